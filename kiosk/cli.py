@@ -1,0 +1,151 @@
+"""The `kiosk` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from kiosk import __version__
+from kiosk.clock import Clock, FixedWallClock, SystemClock, parse_time
+from kiosk.config import Config, load_config
+from kiosk.errors import ConfigError, KioskError
+from kiosk.logs import setup_logging
+from kiosk.reasons import Decision
+
+DEFAULT_CONFIG = "/etc/ashyq-kiosk/kiosk.toml"
+EX_USAGE = 2
+EX_CONFIG = 78  # sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus keeps it down
+
+
+def _default_config() -> str:
+    return os.environ.get("KIOSK_CONFIG", DEFAULT_CONFIG)
+
+
+def _load(path: str) -> Config:
+    return load_config(path)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """`kiosk check`: decide one code without moving or recording anything."""
+    from kiosk.core import build_core
+
+    text = sys.stdin.buffer.read() if args.text == "-" else os.fsencode(args.text)
+    cfg = _load(args.config)
+    clock: Clock = SystemClock()
+    if args.at is not None:
+        try:
+            clock = FixedWallClock(parse_time(args.at))
+        except ValueError as exc:
+            print(f"kiosk check: --at: {exc}", file=sys.stderr)
+            return EX_USAGE
+    core = build_core(cfg, clock=clock, persistent=False)
+    try:
+        t0 = time.perf_counter()
+        checked = core.checker.check(text, policy=cfg.policy)
+        latency_ms = (time.perf_counter() - t0) * 1000
+    finally:
+        core.close()
+    v = checked.verdict
+    out = {
+        "decision": v.decision.value,
+        "reason": v.reason.value,
+        "st": v.st,
+        "via": v.via.value,
+        "subject": v.subject,
+        "holder": checked.masked,
+        "latency_ms": round(latency_ms, 2),
+    }
+    if v.passback:
+        out["anti_passback"] = True
+    print(json.dumps(out))
+    return 0 if v.decision is Decision.ADMIT else 1
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """`kiosk decode`: the camera path's decoder on image files."""
+    from drivers.decode_cli import decode_files
+
+    return decode_files(args.images, args.decoder)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """`kiosk config check`: validate a file; print it with secrets masked on request."""
+    cfg = _load(args.file)
+    if args.show:
+        print(json.dumps(cfg.masked(), indent=2, default=str))
+    print(
+        f"{args.file}: OK (kiosk {cfg.kiosk.id}, venue {cfg.kiosk.venue_id}, "
+        f"policy {cfg.policy.name})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """`kiosk sim`: the kiosk in a simulated world."""
+    from simulators.world import run_sim
+
+    return run_sim(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = argparse.ArgumentParser(prog="kiosk", description="Ashyq entrance kiosk controller")
+    p.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("check", help="decide one code as if presented now (moves nothing)")
+    c.add_argument("--config", default=_default_config(), help="configuration file")
+    c.add_argument("--at", help="judge at this time (RFC 3339 or epoch seconds)")
+    c.add_argument("text", metavar="TEXT", help="the code's text, or - for standard input")
+    c.set_defaults(func=cmd_check)
+
+    d = sub.add_parser("decode", help="decode the QR codes in image files")
+    d.add_argument("images", nargs="+", metavar="IMAGE")
+    d.add_argument("--decoder", choices=("zxing", "pyzbar"), default="zxing")
+    d.set_defaults(func=cmd_decode)
+
+    cfg = sub.add_parser("config", help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    cc = cfg_sub.add_parser("check", help="validate a configuration file")
+    cc.add_argument("file", metavar="FILE")
+    cc.add_argument("--show", action="store_true", help="print it, secrets masked")
+    cc.set_defaults(func=cmd_config_check)
+
+    s = sub.add_parser("sim", help="run the kiosk in a simulated world")
+    s.add_argument("--config", default=None, help="configuration (default: the simulation one)")
+    s.add_argument("--scenario", default=None, help="scenario file (TOML)")
+    s.add_argument("--count", type=int, default=None, help="stop after this many people")
+    s.add_argument("--rate", type=float, default=1.0, help="people per second")
+    s.add_argument("--seed", type=int, default=1, help="random seed of the crowd")
+    s.set_defaults(func=cmd_sim)
+
+    from simulators.cli import register
+
+    register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `kiosk` command."""
+    args = build_parser().parse_args(argv)
+    setup_logging("warning" if args.command in ("check", "decode", "config") else "info")
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"config error: {line}", file=sys.stderr)
+        return EX_CONFIG if args.command == "run" else EX_USAGE
+    except KioskError as exc:
+        print(f"kiosk {args.command}: {exc}", file=sys.stderr)
+        return EX_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""Load and validate a configuration file, reporting every problem at once."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from kiosk.config.schema import DAYS, REQUIRED, SECTIONS, TABLES, Key
+from kiosk.errors import ConfigError
+from kiosk.policy import (
+    MINUTES_PER_DAY,
+    AntiPassback,
+    OfflineRule,
+    StatusRule,
+    VenuePolicy,
+    Window,
+)
+
+DEFAULT_STATE_DIR = "/var/lib/ashyq-kiosk"
+
+
+class Section(dict[str, Any]):
+    """The validated keys of one section, readable as attributes (``cfg.gate.unlock_s``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass
+class Config:
+    """A validated configuration: sections, the venue policy and resolved secrets."""
+
+    path: Path
+    sections: dict[str, Section]
+    policy: VenuePolicy
+    venue_secret: bytes = field(repr=False)
+    token: str | None = field(repr=False, default=None)
+
+    def __getattr__(self, name: str) -> Section:
+        try:
+            return self.__dict__["sections"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the event store and other state live."""
+        return Path(self.sections["kiosk"]["state_dir"])
+
+    def masked(self) -> dict[str, dict[str, Any]]:
+        """The configuration with every secret replaced by ``***``, for printing."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, values in self.sections.items():
+            keys = SECTIONS.get(name, {})
+            out[name] = {
+                k: ("***" if keys.get(k, Key(str)).secret and v is not None else v)
+                for k, v in values.items()
+            }
+        return out
+
+
+class _Problems:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{self.path}: {where}: {message}")
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate ``path``; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    problems = _Problems(path)
+    base = path.resolve().parent
+    sections: dict[str, Section] = {}
+    for name in raw:
+        if name not in SECTIONS:
+            problems.add(f"[{name}]", "unknown section" + _near(name, SECTIONS))
+    for name, keys in SECTIONS.items():
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            problems.add(f"[{name}]", "must be a table")
+            table = {}
+        extra = set(TABLES) if name == "policy" else set()
+        sections[name] = Section(_section(table, keys, f"[{name}]", base, problems, extra))
+    _cross_checks(sections, problems)
+    secret = _venue_secret(sections["kiosk"], problems)
+    token = _token(sections["status"], problems)
+    policy = _policy(raw.get("policy", {}), sections["policy"], problems, base)
+    if problems.items:
+        raise ConfigError(problems.items)
+    assert policy is not None
+    return Config(path, sections, policy, secret, token)
+
+
+def _near(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _section(
+    table: dict[str, Any],
+    keys: dict[str, Key],
+    where: str,
+    base: Path,
+    problems: _Problems,
+    extra: set[str],
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in table:
+        if key not in keys and key not in extra:
+            problems.add(f"{where} {key}", "unknown key" + _near(key, keys))
+    for key, spec in keys.items():
+        if key not in table:
+            if spec.default is REQUIRED:
+                problems.add(f"{where} {key}", "is required")
+            values[key] = None if spec.default is REQUIRED else spec.default
+            continue
+        value = _value(table[key], spec, f"{where} {key}", problems)
+        if value is not None and spec.path:
+            value = str((base / os.path.expanduser(value)).resolve())
+            if spec.must_exist and not Path(value).is_file():
+                problems.add(f"{where} {key}", f"no such file: {value}")
+        values[key] = value
+    return values
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _value(value: Any, spec: Key, where: str, problems: _Problems) -> Any:
+    if spec.kind is list:
+        if not isinstance(value, list):
+            problems.add(where, f"expected a list, got {value!r}")
+            return None
+        items = [
+            _scalar(v, spec, spec.item or str, f"{where}[{i}]", problems)
+            for i, v in enumerate(value)
+        ]
+        return None if any(v is None for v in items) else items
+    return _scalar(value, spec, spec.kind, where, problems)
+
+
+def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) -> Any:
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        problems.add(where, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
+        return None
+    if spec.choices is not None and value not in spec.choices:
+        choices = ", ".join(repr(c) for c in spec.choices)
+        hint = _near(value, [str(c) for c in spec.choices]) if isinstance(value, str) else ""
+        problems.add(where, f"{value!r} is not one of {choices}{hint}")
+        return None
+    if spec.min is not None and value < spec.min:
+        problems.add(where, f"{value!r} is below the minimum {spec.min:g}")
+        return None
+    if spec.max is not None and value > spec.max:
+        problems.add(where, f"{value!r} is above the maximum {spec.max:g}")
+        return None
+    return value
+
+
+def _cross_checks(s: dict[str, Section], problems: _Problems) -> None:
+    kiosk, status = s["kiosk"], s["status"]
+    if kiosk["state_dir"] is None:
+        kiosk["state_dir"] = os.environ.get("STATE_DIRECTORY", DEFAULT_STATE_DIR).split(":")[0]
+    if status["backend"] == "http":
+        url = status["url"]
+        if not url:
+            problems.add("[status] url", "is required when backend is 'http'")
+        elif not url.startswith(("http://", "https://")):
+            problems.add("[status] url", f"{url!r} must start with http:// or https://")
+    if bool(status["client_cert"]) != bool(status["client_key"]) and status["client_key"]:
+        problems.add("[status] client_cert", "is required when client_key is set")
+    gpio = s["gpio"]
+    pins: dict[int, str] = {}
+    used = [
+        "relay",
+        "buzzer",
+        "passage_sensor",
+        "exit_sensor",
+        "fire_alarm",
+        "led_red",
+        "led_green",
+    ]
+    used.append("led_blue" if gpio["led_kind"] == "rgb" else "led_amber")
+    for key in used:
+        pin = gpio[key]
+        if pin is None or pin < 0:
+            continue
+        if pin in pins:
+            problems.add(f"[gpio] {key}", f"pin {pin} is already used by {pins[pin]}")
+        pins[pin] = key
+
+
+def _venue_secret(kiosk: Section, problems: _Problems) -> bytes:
+    if kiosk["venue_secret"] and kiosk["venue_secret_file"]:
+        problems.add("[kiosk] venue_secret", "give venue_secret or venue_secret_file, not both")
+    secret = kiosk["venue_secret"]
+    if kiosk["venue_secret_file"]:
+        secret = _read_secret(kiosk["venue_secret_file"], "[kiosk] venue_secret_file", problems)
+    if not secret:
+        if not kiosk["venue_secret_file"]:
+            problems.add("[kiosk] venue_secret", "is required (or venue_secret_file)")
+        return b""
+    if len(secret.encode()) < 16:
+        problems.add("[kiosk] venue_secret", "must be at least 16 characters")
+    return secret.encode()
+
+
+def _token(status: Section, problems: _Problems) -> str | None:
+    if status["token"] and status["token_file"]:
+        problems.add("[status] token", "give token or token_file, not both")
+    if status["token_file"]:
+        return _read_secret(status["token_file"], "[status] token_file", problems)
+    return status["token"]
+
+
+def _read_secret(path: str, where: str, problems: _Problems) -> str | None:
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        problems.add(where, f"cannot read {path}: {exc.strerror}")
+        return None
+    if not text:
+        problems.add(where, f"{path} is empty")
+    return text or None
+
+
+def _minutes(text: Any, where: str, problems: _Problems) -> int | None:
+    """'HH:MM' (24:00 allowed as the end of the day) to minutes."""
+    try:
+        hh, mm = str(text).split(":")
+        minutes = int(hh) * 60 + int(mm)
+        if len(hh) != 2 or len(mm) != 2 or int(mm) > 59 or minutes > MINUTES_PER_DAY:
+            raise ValueError
+    except ValueError:
+        problems.add(where, f"{text!r} is not a time of day HH:MM")
+        return None
+    return minutes
+
+
+def _window(item: dict[str, Any], start: str, end: str, where: str, problems: _Problems):
+    a = _minutes(item[start], f"{where} {start}", problems)
+    b = _minutes(item[end], f"{where} {end}", problems)
+    if a is None or b is None or item["days"] is None:
+        return None
+    if a == b:
+        problems.add(f"{where} {end}", f"the window {item[start]}-{item[end]} is empty")
+        return None
+    days = frozenset(DAYS.index(d) for d in item["days"])
+    return Window(days, a, b)
+
+
+def _policy(raw: Any, p: Section, problems: _Problems, base: Path) -> VenuePolicy | None:
+    try:
+        ZoneInfo(p["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.add("[policy] timezone", f"{p['timezone']!r} is not a known time zone")
+    windows: dict[str, list[Any]] = {"hours": [], "rule": []}
+    for name, keys in TABLES.items():
+        items = raw.get(name, []) if isinstance(raw, dict) else []
+        if not isinstance(items, list):
+            problems.add(f"[[policy.{name}]]", "must be an array of tables")
+            continue
+        for i, item in enumerate(items):
+            where = f"[[policy.{name}]] #{i + 1}"
+            if not isinstance(item, dict):
+                problems.add(where, "must be a table")
+                continue
+            values = _section(item, keys, where, base, problems, set())
+            if name == "hours":
+                windows[name].append(_window(values, "open", "close", where, problems))
+            else:
+                w = _window(values, "from", "to", where, problems)
+                ok = w is not None and values["allowed"] is not None
+                windows[name].append(StatusRule(w, frozenset(values["allowed"])) if ok else None)
+    if p["anti_passback"] != "off" and not p["anti_passback_s"]:
+        problems.add("[policy] anti_passback_s", "must be above 0 when anti_passback is on")
+    if problems.items:
+        return None
+    return VenuePolicy(
+        name=p["name"],
+        allowed=frozenset(p["allowed"]),
+        rules=tuple(windows["rule"]),
+        hours=tuple(windows["hours"]),
+        capacity=p["capacity"] or None,
+        anti_passback=AntiPassback(p["anti_passback"]),
+        anti_passback_s=p["anti_passback_s"],
+        offline_rule=OfflineRule(p["offline_rule"]),
+        max_pass_age_s=p["max_pass_age_s"],
+        lock_s=p["lock_s"],
+        timezone=p["timezone"],
+    )

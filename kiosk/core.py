@@ -1,0 +1,152 @@
+"""Builds the core's services from a configuration: keys, parser, status lookup, checker, stores.
+
+Hardware is not here (see kiosk/wiring.py); this is everything `kiosk check` and the gate
+controller share.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiosk.checker import Checker
+from kiosk.clock import Clock
+from kiosk.config import Config
+from kiosk.credentials import CredentialParser
+from kiosk.errors import KioskError
+from kiosk.jwks import KeySet, save_last_good
+from kiosk.passback import PassbackMemory
+from kiosk.pseudonym import Pseudonymizer
+from kiosk.replay import ReplayStore
+from kiosk.status.answer import StatusLookup
+from kiosk.status.cache import AnswerCache
+from kiosk.status.http import HttpStatusClient
+
+log = logging.getLogger(__name__)
+
+LAST_GOOD_KEYS = "passes.last-good.jwks.json"
+REPLAY_DB = "replay.sqlite"
+PASSBACK_DB = "passback.sqlite"
+EVENTS_DB = "events.sqlite"
+
+
+class PassKeys:
+    """The trusted pass keys in force: the configured set plus the last set fetched."""
+
+    def __init__(self, configured: KeySet, last_good: Path) -> None:
+        self._configured = configured
+        self._last_good_path = last_good
+        self._current = configured
+        self._lock = threading.Lock()
+        if last_good.exists():
+            try:
+                self._merge(KeySet.load(last_good))
+            except KioskError as exc:
+                log.warning("ignoring the saved pass keys: %s", exc)
+
+    def __call__(self) -> KeySet:
+        return self._current
+
+    def _merge(self, fetched: KeySet) -> None:
+        keys = {kid: fetched.get(kid) for kid in fetched.kids()}
+        keys.update({kid: self._configured.get(kid) for kid in self._configured.kids()})
+        with self._lock:
+            self._current = KeySet(keys, source="configured + fetched")  # type: ignore[arg-type]
+
+    def refresh(self, client: HttpStatusClient) -> bool:
+        """Fetch ``/v1/keys``, adopt it and keep it on disk; False when it could not be had."""
+        doc = client.fetch_keys()
+        if doc is None:
+            return False
+        try:
+            fetched = KeySet.from_document(doc, source="status service /v1/keys")
+        except KioskError as exc:
+            log.warning("%s", exc)
+            return False
+        self._merge(fetched)
+        save_last_good(doc, self._last_good_path)
+        log.info("pass keys refreshed: %s", ", ".join(self._current.kids()))
+        return True
+
+
+@dataclass
+class Core:
+    """The services of one kiosk, built from its configuration."""
+
+    config: Config
+    clock: Clock
+    keys: PassKeys
+    parser: CredentialParser
+    lookup: StatusLookup | None
+    cache: AnswerCache
+    checker: Checker
+    pseudonymize: Pseudonymizer
+    replay: ReplayStore | None
+    passback: PassbackMemory
+    _closers: list = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close connections and stores."""
+        for close in self._closers:
+            close()
+
+
+def build_lookup(cfg: Config, clock: Clock) -> StatusLookup | None:
+    """The configured status transport, or None when the venue has no status service."""
+    st = cfg.status
+    if st.backend == "http":
+        return HttpStatusClient(
+            st.url,
+            token=cfg.token,
+            ca_file=st.ca_file,
+            client_cert=st.client_cert,
+            client_key=st.client_key,
+        )
+    if st.backend == "none":
+        return None
+    raise KioskError(f"status backend {st.backend!r} is not available in this build")
+
+
+def build_core(
+    cfg: Config, *, clock: Clock, persistent: bool, lookup: StatusLookup | None = None
+) -> Core:
+    """Build the core. With ``persistent`` False (`kiosk check`) nothing is written to disk:
+    replay and anti-passback memories are read only if they already exist."""
+    state = cfg.state_dir
+    if persistent:
+        state.mkdir(parents=True, exist_ok=True)
+    keys = PassKeys(KeySet.load(cfg.passes.keys_file), state / LAST_GOOD_KEYS)
+    replay_path, passback_path = state / REPLAY_DB, state / PASSBACK_DB
+    replay = ReplayStore(replay_path, clock=clock) if persistent or replay_path.exists() else None
+    passback = PassbackMemory(
+        passback_path if persistent or passback_path.exists() else None, clock=clock
+    )
+    parser = CredentialParser(
+        pass_keys=keys,
+        trusted_issuers=cfg.passes.issuers,
+        leeway_s=cfg.kiosk.leeway_s,
+        is_replayed=replay.is_used if replay is not None else (lambda jti: False),
+    )
+    if lookup is None:
+        lookup = build_lookup(cfg, clock)
+    pseudonymize = Pseudonymizer(cfg.venue_secret)
+    cache = AnswerCache(clock=clock)
+    checker = Checker(
+        parser=parser,
+        lookup=lookup,
+        cache=cache,
+        pseudonymize=pseudonymize,
+        last_passage=passback.last_passage,
+        deadline_s=cfg.status.deadline_ms / 1000.0,
+        clock=clock,
+    )
+    closers = [passback.close]
+    if replay is not None:
+        closers.append(replay.close)
+    if lookup is not None:
+        closers.append(lookup.close)
+    return Core(
+        cfg, clock, keys, parser, lookup, cache, checker, pseudonymize, replay, passback, closers
+    )

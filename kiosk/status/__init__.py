@@ -1,0 +1,1 @@
+"""Asking the status authority (status-api.md): answers, the cache, and the transports."""

@@ -1,0 +1,31 @@
+"""Shared fixtures: the simulated status service and a pass issuer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from simulators.issuer import PassIssuer
+from simulators.population import Population, load
+from simulators.status_service import StatusService
+from support import TOKEN
+
+
+@pytest.fixture(scope="session")
+def population() -> Population:
+    """The shipped population of test people."""
+    return load()
+
+
+@pytest.fixture(scope="session")
+def issuer() -> PassIssuer:
+    """The simulators' pass issuer with the shipped test key."""
+    return PassIssuer.load()
+
+
+@pytest.fixture
+def status_service(population: Population) -> Iterator[StatusService]:
+    """A real HTTP status service on a free loopback port, healthy at start."""
+    with StatusService(population, token=TOKEN) as service:
+        yield service

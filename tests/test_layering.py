@@ -1,0 +1,44 @@
+"""The core never imports a hardware library, nor the drivers or simulators (DEVELOPERS.md)."""
+
+from __future__ import annotations
+
+import ast
+
+from support import REPO
+
+HARDWARE = {
+    "cv2",
+    "gpiozero",
+    "serial",
+    "zxingcpp",
+    "pyzbar",
+    "picamera2",
+    "lgpio",
+    "RPi",
+    "numpy",
+    "drivers",
+    "simulators",
+}
+# The wiring module and the command line put the pieces together, so they may.
+ALLOWED = {"kiosk/cli.py", "kiosk/wiring.py"}
+
+
+def imported_roots(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module.split(".")[0]
+
+
+def test_core_imports_no_hardware_library():
+    offenders = {}
+    for path in sorted((REPO / "kiosk").rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        if rel in ALLOWED:
+            continue
+        bad = HARDWARE.intersection(imported_roots(path))
+        if bad:
+            offenders[rel] = sorted(bad)
+    assert offenders == {}
