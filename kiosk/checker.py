@@ -1,7 +1,9 @@
 """The path from presented bytes to a verdict: credential, status, venue policy.
 
 Used by the gate controller and by `kiosk check`. It decides but never actuates or records:
-the caller owns the gate state and the records.
+the caller owns the gate state and the records. The work is split around the one slow step,
+the status lookup, so the controller can run that step in a worker and stay responsive
+(a fire alarm must not wait for a slow server).
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ class Checked:
     masked: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A valid credential whose status must still be asked for."""
+
+    credential: BareIin | SignedPass
+    pseudonym: str
+
+
 class Checker:
     """Evaluates presented codes; every dependency is passed in."""
 
@@ -51,6 +61,11 @@ class Checker:
         self._deadline_s = deadline_s
         self._clock = clock
 
+    @property
+    def has_lookup(self) -> bool:
+        """Whether a status service is configured."""
+        return self._lookup is not None
+
     def check(
         self,
         data: bytes | str,
@@ -59,7 +74,22 @@ class Checker:
         mode: Mode = Mode.NORMAL,
         occupancy: int | None = None,
     ) -> Checked:
-        """Decide one presented code at the clock's current time."""
+        """Decide one presented code at the clock's current time, looking up if needed."""
+        started = self.begin(data, policy=policy, mode=mode, occupancy=occupancy)
+        if isinstance(started, Checked):
+            return started
+        result = self.lookup(started)
+        return self.finish(started, result, policy=policy, mode=mode, occupancy=occupancy)
+
+    def begin(
+        self,
+        data: bytes | str,
+        *,
+        policy: VenuePolicy,
+        mode: Mode = Mode.NORMAL,
+        occupancy: int | None = None,
+    ) -> Checked | Pending:
+        """Everything before the lookup: a final answer, or what to look up."""
         now = self._clock.time()
         gate = mode_verdict(mode, policy, now)
         if gate is not None:
@@ -68,10 +98,57 @@ class Checker:
         if isinstance(cred, Refusal):
             pseudonym = self._pseudonymize(cred.subject) if cred.subject else None
             return Checked(Verdict(Decision.DENY, cred.reason, subject=pseudonym))
-        pseudonym = self._pseudonymize(cred.subject)
+        pending = Pending(cred, self._pseudonymize(cred.subject))
         signed = cred if isinstance(cred, SignedPass) else None
-        jti, exp = (signed.jti, signed.exp) if signed else (None, None)
-        found = self._status(cred, pseudonym, policy, now)
+        cached = self._cache.get(pending.pseudonym)
+        if cached is not None:
+            return self._judge(pending, (cached, Via.CACHE), policy, now, occupancy)
+        if self._lookup is None:
+            # No status service at all: a pass speaks for itself, a bare IIN cannot.
+            found = (signed.st, Via.PASS) if signed else offline_verdict(None, policy, now)
+            return self._judge(pending, found, policy, now, occupancy)
+        return pending
+
+    def lookup(self, pending: Pending) -> LookupResult:
+        """The slow step: ask the status service (blocks up to the deadline)."""
+        assert self._lookup is not None
+        return self._lookup.lookup(pending.credential.subject, deadline_s=self._deadline_s)
+
+    def finish(
+        self,
+        pending: Pending,
+        result: LookupResult,
+        *,
+        policy: VenuePolicy,
+        mode: Mode = Mode.NORMAL,
+        occupancy: int | None = None,
+    ) -> Checked:
+        """Decide with the lookup's result; the mode is judged again, as it may have changed
+        while the lookup ran (a fire alarm overrides an in-progress decision)."""
+        now = self._clock.time()
+        gate = mode_verdict(mode, policy, now)
+        if gate is not None:
+            return Checked(gate)
+        found: tuple[str, Via] | Verdict
+        if result.outcome is Outcome.ANSWER:
+            assert result.st is not None
+            self._cache.put(pending.pseudonym, result.st, result.max_age_s)
+            found = (result.st, Via.ONLINE)
+        elif result.outcome is Outcome.UNKNOWN:
+            found = Verdict(Decision.DENY, Reason.UNKNOWN_SUBJECT, via=Via.ONLINE)
+        else:
+            signed = pending.credential if isinstance(pending.credential, SignedPass) else None
+            found = offline_verdict(signed, policy, now)
+        return self._judge(pending, found, policy, now, occupancy)
+
+    def _judge(
+        self,
+        pending: Pending,
+        found: tuple[str, Via] | Verdict,
+        policy: VenuePolicy,
+        now: float,
+        occupancy: int | None,
+    ) -> Checked:
         if isinstance(found, Verdict):
             verdict = found
         else:
@@ -82,27 +159,13 @@ class Checker:
                 policy,
                 now,
                 occupancy=occupancy,
-                last_passage=self._last_passage(pseudonym),
+                last_passage=self._last_passage(pending.pseudonym),
             )
-        return Checked(verdict.with_subject(pseudonym), jti, exp, mask(cred.subject))
-
-    def _status(
-        self, cred: BareIin | SignedPass, pseudonym: str, policy: VenuePolicy, now: float
-    ) -> tuple[str, Via] | Verdict:
+        cred = pending.credential
         signed = cred if isinstance(cred, SignedPass) else None
-        cached = self._cache.get(pseudonym)
-        if cached is not None:
-            return cached, Via.CACHE
-        if self._lookup is None:
-            # No status service at all: a pass speaks for itself, a bare IIN cannot.
-            if signed is not None:
-                return signed.st, Via.PASS
-            return offline_verdict(None, policy, now)
-        result: LookupResult = self._lookup.lookup(cred.subject, deadline_s=self._deadline_s)
-        if result.outcome is Outcome.ANSWER:
-            assert result.st is not None
-            self._cache.put(pseudonym, result.st, result.max_age_s)
-            return result.st, Via.ONLINE
-        if result.outcome is Outcome.UNKNOWN:
-            return Verdict(Decision.DENY, Reason.UNKNOWN_SUBJECT, via=Via.ONLINE)
-        return offline_verdict(signed, policy, now)
+        return Checked(
+            verdict.with_subject(pending.pseudonym),
+            signed.jti if signed else None,
+            signed.exp if signed else None,
+            mask(cred.subject),
+        )

@@ -85,9 +85,21 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """`kiosk run`: the daemon (logs to standard output, for the journal)."""
+    from kiosk.daemon import Daemon
+
+    cfg = _load(args.config)
+    setup_logging(cfg.kiosk.log_level, stream=sys.stdout)
+    daemon = Daemon(cfg)
+    daemon.install_signal_handlers()
+    daemon.run()
+    return 0
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     """`kiosk sim`: the kiosk in a simulated world."""
-    from simulators.world import run_sim
+    from simulators.run import run_sim
 
     return run_sim(args)
 
@@ -116,11 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument("--show", action="store_true", help="print it, secrets masked")
     cc.set_defaults(func=cmd_config_check)
 
+    r = sub.add_parser("run", help="run the kiosk daemon")
+    r.add_argument("--config", default=_default_config(), help="configuration file")
+    r.set_defaults(func=cmd_run)
+
     s = sub.add_parser("sim", help="run the kiosk in a simulated world")
     s.add_argument("--config", default=None, help="configuration (default: the simulation one)")
     s.add_argument("--scenario", default=None, help="scenario file (TOML)")
-    s.add_argument("--count", type=int, default=None, help="stop after this many people")
-    s.add_argument("--rate", type=float, default=1.0, help="people per second")
+    s.add_argument(
+        "--count", type=int, default=None, help="stop after this many people (or scenario steps)"
+    )
+    s.add_argument("--rate", type=float, default=0.5, help="people per second (no scenario)")
+    s.add_argument(
+        "--speed", type=float, default=None, help="scenario time scale (2 = twice as fast)"
+    )
     s.add_argument("--seed", type=int, default=1, help="random seed of the crowd")
     s.set_defaults(func=cmd_sim)
 
@@ -142,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_CONFIG if args.command == "run" else EX_USAGE
     except KioskError as exc:
         print(f"kiosk {args.command}: {exc}", file=sys.stderr)
-        return EX_USAGE
+        # The daemon exits 1 so systemd restarts it (a camera may come back); tools exit 2.
+        return 1 if args.command in ("run", "sim") else EX_USAGE
     except KeyboardInterrupt:
         return 130
 

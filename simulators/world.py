@@ -1,84 +1,66 @@
-"""`kiosk sim`: the kiosk in a simulated world, printing each decision as a JSON line."""
+"""The simulated entrance around one kiosk: status service, camera feed, scanner on a
+pseudo-terminal, turnstile on gpiozero mock pins. The real daemon and its drivers run in it.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import signal
-import statistics
-import sys
+import contextlib
 import tempfile
-import threading
-import time
-from collections import Counter
 from pathlib import Path
 
-from kiosk.clock import SystemClock
-from kiosk.config import load_config
-from kiosk.core import build_core
-from kiosk.status.http import HttpStatusClient
-from simulators.crowd import Crowd
-from simulators.issuer import PassIssuer
-from simulators.population import load
+from kiosk.config import Config
+from kiosk.wiring import SimHardware
+from simulators.camera_feed import SimFrameSource
+from simulators.population import Population, load
+from simulators.scanner_pty import PtyScanner
 from simulators.status_service import StatusService
-
-REPO = Path(__file__).resolve().parents[1]
-SIM_CONFIG = REPO / "config" / "sim.toml"
+from simulators.turnstile import SimPinFactory, TurnstileModel
 
 
-def run_sim(args: argparse.Namespace) -> int:
-    """Play a stream of people against the core until stopped or ``--count`` is reached."""
-    cfg = load_config(args.config or SIM_CONFIG)
-    # One line per simulated request would drown the decisions.
-    logging.getLogger("simulators").setLevel(logging.WARNING)
-    population = load()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with StatusService(population, token=cfg.token) as service:
-        lookup = HttpStatusClient(service.url, token=cfg.token)
-        # The simulation keeps its state apart from any real kiosk's.
-        with tempfile.TemporaryDirectory(prefix="kiosk-sim-") as state:
-            cfg.sections["kiosk"]["state_dir"] = state
-            core = build_core(cfg, clock=SystemClock(), persistent=True, lookup=lookup)
-            crowd = Crowd(population, PassIssuer.load(), seed=args.seed)
-            print(f"kiosk sim: status service at {service.url}; Ctrl-C to stop", file=sys.stderr)
-            counts: Counter[str] = Counter()
-            latencies: list[float] = []
-            try:
-                n = 0
-                while not stop.is_set() and (args.count is None or n < args.count):
-                    n += 1
-                    shown = crowd.next(time.time())
-                    t0 = time.perf_counter()
-                    checked = core.checker.check(shown.text, policy=cfg.policy)
-                    latency = (time.perf_counter() - t0) * 1000
-                    latencies.append(latency)
-                    v = checked.verdict
-                    counts[v.decision.value] += 1
-                    line = {
-                        "n": n,
-                        "shows": shown.kind,
-                        "decision": v.decision.value,
-                        "reason": v.reason.value,
-                        "st": v.st,
-                        "via": v.via.value,
-                        "subject": v.subject,
-                        "holder": checked.masked,
-                        "latency_ms": round(latency, 2),
-                    }
-                    print(json.dumps(line), flush=True)
-                    if args.rate > 0:
-                        stop.wait(1.0 / args.rate)
-            except KeyboardInterrupt:
-                pass
-            finally:
-                core.close()
-    total = sum(counts.values())
-    p50 = statistics.median(latencies) if latencies else 0.0
-    print(
-        f"kiosk sim: {total} people: {counts['admit']} admitted, {counts['deny']} denied, "
-        f"{counts['refer']} referred; median decision {p50:.1f} ms",
-        file=sys.stderr,
-    )
-    return 0
+class World:
+    """Everything around the kiosk. ``simulate(cfg)`` points a configuration at it."""
+
+    def __init__(self, cfg: Config, *, population: Population | None = None, seed: int = 0):
+        self.population = population or load()
+        self._tmp = tempfile.TemporaryDirectory(prefix="kiosk-world-")
+        self.folder = Path(self._tmp.name)
+        self.service = StatusService(self.population, token=cfg.token).start()
+        gpio = cfg.gpio
+        self.pins = SimPinFactory()
+        self.turnstile = TurnstileModel(
+            self.pins,
+            relay_pin=gpio.relay,
+            passage_pin=gpio.passage_sensor,
+            exit_pin=gpio.exit_sensor,
+            fire_pin=gpio.fire_alarm,
+            relay_active_high=gpio.relay_active_high,
+            fail_safe=cfg.gate.fail_safe,
+        )
+        cam = cfg.camera
+        self.camera = SimFrameSource(cam.width, cam.height, cam.fps, seed=seed)
+        self.scanner = PtyScanner(self.folder)
+
+    def simulate(self, cfg: Config, *, state_dir: Path | None = None) -> None:
+        """Point ``cfg`` at this world: same profile, simulated far ends, own state folder."""
+        s = cfg.sections
+        if s["status"]["backend"] == "http":
+            s["status"]["url"] = self.service.url
+        s["gpio"]["pin_factory"] = "mock"
+        s["camera"]["url"] = "sim:"
+        s["scanner"]["url"] = "sim:"
+        s["kiosk"]["state_dir"] = str(state_dir or self.folder / "state")
+
+    def hardware(self) -> SimHardware:
+        """The simulated far ends, for the wiring module."""
+        return SimHardware(
+            pin_factory=self.pins,
+            frame_sources={"default": self.camera},
+            serial_ports={"default": str(self.scanner.path)},
+        )
+
+    def close(self) -> None:
+        """Stop the simulated world."""
+        for close in (self.turnstile.close, self.scanner.close, self.service.stop):
+            with contextlib.suppress(Exception):
+                close()
+        self._tmp.cleanup()

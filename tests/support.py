@@ -9,8 +9,11 @@ SIM_KEYS = REPO / "simulators" / "keys"
 TOKEN = "test-token"
 
 
-def write_config(tmp_path: Path, url: str | None = None, **sections: dict) -> Path:
-    """A valid configuration in ``tmp_path`` with some keys overridden per section."""
+def write_config(
+    tmp_path: Path, url: str | None = None, *, extra_toml: str = "", **sections: dict
+) -> Path:
+    """A valid configuration in ``tmp_path`` with some keys overridden per section;
+    ``extra_toml`` is appended (arrays of tables such as ``[[policy.hours]]``)."""
     base: dict[str, dict] = {
         "kiosk": {
             "id": "k1",
@@ -32,7 +35,7 @@ def write_config(tmp_path: Path, url: str | None = None, **sections: dict) -> Pa
                 continue
             lines.append(f"{key} = {_toml(value)}")
     path = tmp_path / "kiosk.toml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + extra_toml)
     return path
 
 

@@ -1,4 +1,4 @@
-"""`kiosk sim` plays a crowd against the real core and prints one JSON line per decision."""
+"""`kiosk sim` without a scenario: a steady crowd at the real daemon, one JSON line per event."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ from kiosk.reasons import Reason
 from simulators.population import load
 
 
-def test_sim_prints_decisions_and_a_summary():
+def test_sim_prints_events_and_a_summary():
     out = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "sim", "--count", "40", "--rate", "0", "--seed", "7"],
+        [sys.executable, "-m", "kiosk.cli", "sim", "--count", "8", "--rate", "0", "--seed", "7"],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert len(lines) == 40
-    assert {line["decision"] for line in lines} >= {"admit", "deny"}
-    assert all(line["reason"] in set(Reason) for line in lines)
-    assert "40 people" in out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    decisions = [e for e in events if e["type"] == "decision"]
+    assert len(decisions) == 8
+    assert events[0]["type"] == "mode"
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert all(d["reason"] in set(Reason) for d in decisions)
+    assert {d["source"] for d in decisions} <= {"camera", "scanner"}
+    assert "8 decisions" in out.stderr
     # Privacy: no ID of the test population anywhere in what the simulation prints.
     printed = out.stdout + out.stderr
     ids = {p.sub.split(":")[-1] for p in load().people}

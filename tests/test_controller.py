@@ -1,0 +1,290 @@
+"""gate.md's turnstile, safety and indicator rules, on mock pins with the real drivers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from drivers.gpio import GpioBoard
+from gate_rig import Rig
+from kiosk.devices import Light
+from kiosk.reasons import Source
+from simulators.turnstile import SimPinFactory
+
+
+@pytest.fixture
+def rig(tmp_path, status_service):
+    made: list[Rig] = []
+
+    def make(url="service", **sections) -> Rig:
+        r = Rig(tmp_path, status_service.url if url == "service" else url, **sections)
+        made.append(r)
+        return r.start()
+
+    yield make
+    for r in made:
+        r.stop()
+
+
+def green_iin(population):
+    return next(p for p in population.with_status("green") if p.sub.startswith("iin:"))
+
+
+def green_pass(population, issuer, **kw):
+    p = population.with_status("green")[1]
+    return issuer.mint(p.sub, "green", **kw)
+
+
+# -- the turnstile ----------------------------------------------------------------------------
+
+
+def test_relay_is_low_before_during_and_after_start_and_stop(tmp_path):
+    factory = SimPinFactory()
+    board = GpioBoard.from_config({"relay": 17}, {}, pin_factory=factory)
+    relay = factory.sim_pin(17)
+    assert [s for _, s in relay.states] == [0]  # released the instant it exists
+    board.close()
+    assert all(s == 0 for _, s in relay.states)
+
+
+def test_admission_then_passage_ends_the_window_early(rig, population, issuer):
+    r = rig(gate={"unlock_s": 30})
+    r.model.expect_walk(0.1)
+    r.present(green_pass(population, issuer))
+    [decision] = r.decisions()
+    assert (decision["decision"], decision["reason"], decision["source"]) == (
+        "admit",
+        "admitted",
+        "scanner",
+    )
+    [passage] = r.wait(lambda e: e["type"] == "passage")
+    assert passage["subject"] == decision["subject"] and passage["occupancy"] == 1
+    assert r.model.wait_for("relay_locked")
+    assert r.controller.occupancy == 1
+    assert not r.board.turnstile.is_free
+    assert r.relay_levels() == [0, 1, 0]  # one admission, one passage
+
+
+def test_used_pass_is_replayed_after_its_passage(rig, population, issuer):
+    r = rig(gate={"cooldown_s": 0.2, "left_view_s": 0.1})
+    text = green_pass(population, issuer)
+    r.model.expect_walk(0.05)
+    r.present(text)
+    r.wait(lambda e: e["type"] == "passage")
+    time.sleep(0.3)  # past the same-code cooldown
+    r.present(text)
+    assert r.decisions(2)[1]["reason"] == "replayed"
+
+
+def test_admitted_person_who_never_passes_relocks_and_annuls(rig, population, issuer):
+    r = rig(gate={"cooldown_s": 0.2, "left_view_s": 0.1})
+    text = green_pass(population, issuer)
+    r.model.expect_walk_away()
+    r.present(text)
+    [timeout] = r.wait(lambda e: e["type"] == "passage_timeout")
+    assert timeout["subject"] == r.decisions()[0]["subject"]
+    assert not r.board.turnstile.is_free
+    assert r.controller.occupancy == 0
+    time.sleep(0.3)
+    r.model.expect_walk(0.05)
+    r.present(text)  # annulled: the same pass may be shown again
+    assert r.decisions(2)[1]["decision"] == "admit"
+    r.wait(lambda e: e["type"] == "passage")
+
+
+def test_passage_with_no_admission_alarms(rig):
+    r = rig()
+    r.model.force_passage()
+    [forced] = r.wait(lambda e: e["type"] == "forced_passage")
+    assert forced["subject"] is None
+    assert r.controller.occupancy == 0
+    assert r.board.sounder.wait_done(10)
+    buzzer = r.factory.sim_pin(r.cfg.gpio.buzzer)
+    assert sum(1 for _, s in buzzer.states if s) >= 3  # the alarm is several beeps
+
+
+def test_same_code_in_view_is_decided_once(rig, population):
+    r = rig(gate={"cooldown_s": 60, "left_view_s": 0.3})
+    iin = green_iin(population).sub[4:]
+    r.model.expect_walk_away()
+    for _ in range(10):  # a camera sees it in frame after frame
+        r.present(iin, Source.CAMERA)
+        time.sleep(0.02)
+    r.wait(lambda e: e["type"] == "passage_timeout")
+    time.sleep(0.4)  # it left the view for longer than left_view_s
+    r.model.expect_walk_away()
+    r.present(iin, Source.CAMERA)
+    assert len(r.decisions(2)) == 2
+
+
+def test_codes_shown_while_the_gate_is_busy_wait_their_turn(rig, population, issuer):
+    r = rig(gate={"unlock_s": 30})
+    people = population.with_status("green")[2:5]
+    for _ in people:
+        r.model.expect_walk(0.05)
+    for p in people:
+        r.present(issuer.mint(p.sub, "green"))
+    r.wait(lambda e: e["type"] == "passage", 3)
+    assert [e["type"] for e in r.events if e["type"] in ("decision", "passage")] == [
+        "decision",
+        "passage",
+    ] * 3
+
+
+def test_capacity_counts_entries_and_exits(rig, population, issuer):
+    r = rig(policy={"capacity": 1})
+    r.model.expect_walk(0.05)
+    r.present(green_pass(population, issuer))
+    r.wait(lambda e: e["type"] == "passage")
+    r.present(green_iin(population).sub[4:])
+    assert r.decisions(2)[1]["reason"] == "venue_full"
+    r.model.exit_passage()
+    [exit_] = r.wait(lambda e: e.get("direction") == "exit")
+    assert exit_["occupancy"] == 0
+
+
+def test_open_once_command(rig):
+    r = rig()
+    r.model.expect_walk(0.05)
+    assert r.command("open_once") == (True, None)
+    [passage] = r.wait(lambda e: e["type"] == "passage")
+    assert passage["cause"] == "open_once" and passage["subject"] is None
+    assert r.wait(lambda e: e["type"] == "command")[0]["ok"] is True
+
+
+# -- safety -----------------------------------------------------------------------------------
+
+
+def test_fire_alarm_frees_the_turnstile_answers_emergency_and_stays_latched(rig, population):
+    r = rig()
+    r.model.fire_alarm(True)
+    r.wait(lambda e: e["type"] == "mode" and e["mode"] == "emergency")
+    assert r.wait(lambda e: e["type"] == "alarm")[0]["input"] == "open"
+    assert r.board.turnstile.is_free and r.board.indicator.shown is Light.EMERGENCY
+    r.present("garbage")
+    r.present(green_iin(population).sub[4:])
+    assert [(d["decision"], d["reason"]) for d in r.decisions(2)] == [("refer", "emergency")] * 2
+    r.model.fire_alarm(False)
+    r.wait(lambda e: e["type"] == "alarm" and e["input"] == "closed")
+    assert r.controller.mode == "emergency" and r.board.turnstile.is_free  # latched
+    assert r.command("resume") == (True, None)
+    r.wait(lambda e: e["type"] == "mode" and e["mode"] == "normal")
+    assert not r.board.turnstile.is_free and r.board.indicator.shown is Light.IDLE
+
+
+def test_resume_is_refused_while_the_contact_is_open(rig):
+    r = rig()
+    r.model.fire_alarm(True)
+    r.wait(lambda e: e["type"] == "mode" and e["mode"] == "emergency")
+    assert r.command("resume") == (False, "fire_alarm_active")
+    assert r.board.turnstile.is_free
+
+
+def test_fire_alarm_overrides_an_in_progress_decision(rig, population, status_service):
+    status_service.faults.set(latency_ms=600)
+    r = rig(status={"deadline_ms": 3000})
+    p = next(p for p in population.with_status("red") if p.sub.startswith("iin:"))
+    r.present(p.sub[4:])
+    time.sleep(0.2)  # the lookup is under way
+    r.model.fire_alarm(True)
+    [d] = r.decisions()
+    assert (d["decision"], d["reason"]) == ("refer", "emergency")
+    assert r.board.turnstile.is_free
+
+
+def test_fire_alarm_overrides_a_showing_denial(rig, population):
+    r = rig(gate={"deny_light_s": 5})
+    r.present("not a code")
+    r.decisions()
+    assert r.board.indicator.shown is Light.DENY
+    r.model.fire_alarm(True)
+    r.wait(lambda e: e["type"] == "mode" and e["mode"] == "emergency")
+    assert r.board.indicator.shown is Light.EMERGENCY and r.board.turnstile.is_free
+
+
+def test_kiosk_started_during_an_alarm_is_in_emergency(tmp_path, status_service):
+    r = Rig(tmp_path, status_service.url)
+    r.model.fire_alarm(True)
+    try:
+        r.start()
+        r.wait(lambda e: e["type"] == "mode" and e["mode"] == "emergency")
+        assert r.board.turnstile.is_free
+    finally:
+        r.stop()
+
+
+def test_lockdown_denies_every_code_until_resume(rig, population):
+    r = rig()
+    assert r.command("lockdown") == (True, None)
+    r.present(green_iin(population).sub[4:])
+    assert r.decisions()[0]["reason"] == "lockdown"
+    assert r.board.indicator.shown is Light.LOCKED
+    r.command("resume")
+    r.wait(lambda e: e["type"] == "mode" and e["mode"] == "normal")
+
+
+def test_outside_opening_hours_is_closed(tmp_path, status_service, population):
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    other_day = days[(time.gmtime().tm_wday + 3) % 7]
+    hours = f'[[policy.hours]]\ndays = ["{other_day}"]\nopen = "00:00"\nclose = "24:00"\n'
+    r = Rig(tmp_path, status_service.url, extra_toml=hours)
+    try:
+        r.start()
+        assert r.controller.mode == "closed"
+        r.present(green_iin(population).sub[4:])
+        assert r.decisions()[0]["reason"] == "closed"
+        assert r.board.indicator.shown is Light.LOCKED
+        assert not r.board.turnstile.is_free
+    finally:
+        r.stop()
+
+
+def test_stop_releases_the_relay_even_mid_admission(rig, population, issuer):
+    r = rig(gate={"unlock_s": 30})
+    r.model.expect_walk_away()
+    r.present(green_pass(population, issuer))
+    r.decisions()
+    assert r.board.turnstile.is_free
+    from kiosk.events import Stop
+
+    r.controller.emit(Stop())
+    r.thread.join(10)
+    assert r.relay_levels()[-1] == 0
+
+
+# -- indicators -------------------------------------------------------------------------------
+
+
+def test_deny_shows_red_then_idle(rig):
+    r = rig()
+    r.present("not a code")
+    assert r.decisions()[0]["reason"] == "invalid_payload"
+    assert r.board.indicator.shown is Light.DENY
+    deadline = time.monotonic() + 10
+    while r.board.indicator.shown is not Light.IDLE and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert r.board.indicator.shown is Light.IDLE
+
+
+def test_refer_shows_amber_with_two_beeps_and_the_offline_idle(rig, population, status_service):
+    status_service.faults.set(down=True)
+    r = rig(status={"deadline_ms": 200}, gate={"refer_light_s": 5})
+    r.present(green_iin(population).sub[4:])
+    d = r.decisions()[0]
+    assert (d["decision"], d["reason"]) == ("refer", "backend_unavailable")
+    assert r.board.indicator.shown is Light.REFER
+    assert r.board.sounder.wait_done(10)
+    buzzer = r.factory.sim_pin(r.cfg.gpio.buzzer)
+    assert sum(1 for _, s in buzzer.states if s) == 2
+
+
+def test_bad_input_never_stops_the_loop(rig, population, issuer):
+    r = rig()
+    for junk in (b"\xff\xfe", b"x" * 5000, b"", b"a.b.c", "é".encode()):
+        r.present(junk)
+    reasons = {d["reason"] for d in r.decisions(4)}
+    assert reasons == {"invalid_payload"}
+    r.model.expect_walk(0.05)
+    r.present(green_pass(population, issuer))
+    r.wait(lambda e: e["type"] == "passage")
