@@ -8,6 +8,7 @@ back as an event, so a fire alarm is never stuck behind a slow server.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 from collections import deque
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 HOURS_CHECK_S = 15.0
 MAX_WAITING_CODES = 32
+RELOCK_RETRY_S = 0.2
+# One person can break the beam twice (a bag, a hesitation): not a second, forced, passage.
+PASSAGE_HOLDOFF_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,10 @@ class GateController:
         self._on_event = on_event
         self._on_state = on_state
         self._version = version
-        self._queue: queue.Queue[Event] = queue.Queue()
+        # The fire alarm goes ahead of everything waiting (priority 0), the rest in order.
+        self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._last_passage = float("-inf")
         self._timers = Timers()
         self._sightings = SightingFilter(
             left_view_s=timing.left_view_s, cooldown_s=timing.cooldown_s
@@ -142,7 +149,8 @@ class GateController:
 
     def emit(self, event: Event) -> None:
         """Hand an event to the controller (any thread)."""
-        self._queue.put(event)
+        urgent = isinstance(event, FireAlarmInput | Stop)
+        self._queue.put((0 if urgent else 1, next(self._order), event))
 
     @property
     def mode(self) -> Mode:
@@ -175,7 +183,7 @@ class GateController:
                 if due is not None:
                     timeout = min(timeout, max(0.0, due - self._clock.monotonic()))
                 try:
-                    event = self._queue.get(timeout=timeout)
+                    event = self._queue.get(timeout=timeout)[2]
                 except queue.Empty:
                     event = None
                 if isinstance(event, Stop):
@@ -186,17 +194,30 @@ class GateController:
                     self._guarded(self._on_timer, name, token)
         finally:
             self._turnstile.release()
-            self._indicator.show(Light.OFF)
+            self._quietly(self._indicator.show, Light.OFF)
             self._lookups.shutdown(wait=False, cancel_futures=True)
 
     def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
         # Bad input never ends the loop: log (rate-limited) and go on with the next event.
+        # Only the exception's type: a message could quote what a code said.
         try:
             fn(*args)
-        except Exception:
-            ok, held = self._throttle.allow(getattr(fn, "__name__", "handler"))
-            if ok:
-                log.exception("controller: error while handling an event (%d held back)", held)
+        except Exception as exc:
+            self._log_error(f"{getattr(fn, '__name__', 'handler')}", exc)
+
+    def _log_error(self, where: str, exc: BaseException) -> None:
+        ok, held = self._throttle.allow(f"{where}:{type(exc).__name__}")
+        if ok:
+            log.error(
+                "controller: %s failed: %s (%d like it held back)", where, type(exc).__name__, held
+            )
+
+    def _quietly(self, fn: Callable[..., None], *args: Any) -> None:
+        """Lights and sounds are best effort: a broken LED must not keep a turnstile free."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._log_error(getattr(fn, "__qualname__", "indicator"), exc)
 
     def _start(self) -> None:
         self._turnstile.release()
@@ -241,6 +262,7 @@ class GateController:
         return bool(self._pending) or self._admission is not None
 
     def _decide(self, code: CodeRead) -> None:
+        self._update_mode("schedule", drain=False)  # opening time is judged now
         now = self._clock.time()
         policy = self._policy.current(now)
         started = self._checker.begin(
@@ -266,13 +288,17 @@ class GateController:
     def _on_lookup_done(self, done: LookupDone) -> None:
         pending, code = self._pending.pop(done.ticket)
         policy = self._policy.current(self._clock.time())
-        checked = self._checker.finish(
-            pending,
-            done.result,
-            policy=policy,
-            mode=self._mode,
-            occupancy=self._occupancy_for(policy),
-        )
+        try:
+            checked = self._checker.finish(
+                pending,
+                done.result,
+                policy=policy,
+                mode=self._mode,
+                occupancy=self._occupancy_for(policy),
+            )
+        except Exception as exc:  # still one decision per code; unknown means locked
+            self._log_error("finish", exc)
+            checked = Checked(Verdict(Decision.REFER, Reason.BACKEND_UNAVAILABLE))
         self._conclude(checked, code)
 
     def _occupancy_for(self, policy: VenuePolicy) -> int | None:
@@ -298,7 +324,7 @@ class GateController:
         elif v.reason is Reason.EMERGENCY:
             pass  # the turnstile is already free; the amber flashing goes on
         elif self._mode in (Mode.LOCKDOWN, Mode.CLOSED):
-            self._sounder.play(Sound.LONG)  # the slow red flash of the mode stays
+            self._quietly(self._sounder.play, Sound.LONG)  # the mode's slow red flash stays
         elif v.decision is Decision.DENY:
             self._flash(Light.DENY, Sound.LONG, self._timing.deny_light_s)
         else:
@@ -308,31 +334,52 @@ class GateController:
         self._next_waiting()
 
     def _flash(self, light: Light, sound: Sound, seconds: float) -> None:
-        self._indicator.show(light)
-        self._sounder.play(sound)
         self._timers.set("light", self._clock.monotonic() + seconds)
+        self._quietly(self._indicator.show, light)
+        self._quietly(self._sounder.play, sound)
 
     def _open(self, admission: Admission) -> None:
+        assert self._admission is None, "one admission at a time"
         self._tickets += 1
         admission.ticket = self._tickets
+        # The window's end is set before the relay moves: whatever fails next, it relocks.
         self._admission = admission
-        self._turnstile.free()
-        self._indicator.show(Light.ADMIT)
-        self._sounder.play(Sound.SHORT)
         self._timers.cancel("light")
         self._timers.set(
             "unlock", self._clock.monotonic() + self._timing.unlock_s, admission.ticket
         )
+        self._turnstile.free()
+        self._quietly(self._indicator.show, Light.ADMIT)
+        self._quietly(self._sounder.play, Sound.SHORT)
 
     def _end_window(self) -> Admission | None:
         admission, self._admission = self._admission, None
         self._timers.cancel("unlock")
         if self._mode is not Mode.EMERGENCY:
-            self._turnstile.lock()
-            self._indicator.show(self._idle_light())
+            self._relock()
+            self._quietly(self._indicator.show, self._idle_light())
         return admission
 
+    def _relock(self) -> None:
+        try:
+            self._turnstile.lock()
+            self._timers.cancel("relock")
+        except Exception as exc:
+            # Keep trying: a turnstile left free is the one thing that must not last.
+            self._log_error("relock", exc)
+            self._timers.set("relock", self._clock.monotonic() + RELOCK_RETRY_S)
+
+    def _annul(self, cause: str) -> None:
+        """End an open window without a passage: the admission does not count."""
+        admission = self._end_window()
+        if admission is not None:
+            self._record("passage_timeout", subject=admission.subject, cause=cause)
+
     def _on_passage(self) -> None:
+        now_m = self._clock.monotonic()
+        if self._admission is None and now_m - self._last_passage < PASSAGE_HOLDOFF_S:
+            return  # the same person still in the beam
+        self._last_passage = now_m
         if self._admission is not None:
             admission = self._end_window()
             assert admission is not None
@@ -353,20 +400,21 @@ class GateController:
         elif self._mode is Mode.EMERGENCY:
             self._record("passage", direction="entry", subject=None, cause="emergency")
         else:
-            self._record("forced_passage", subject=None, occupancy=self.occupancy)
             self._flash(Light.DENY, Sound.ALARM, self._timing.deny_light_s)
+            self._record("forced_passage", subject=None, occupancy=self.occupancy)
 
     def _on_timer(self, name: str, token: Any) -> None:
         if name == "unlock":
             if self._admission is not None and self._admission.ticket == token:
-                admission = self._end_window()
-                assert admission is not None
                 # Annulled: the pass may be shown again, the occupancy does not change.
-                self._record("passage_timeout", subject=admission.subject, cause=admission.cause)
+                self._annul(self._admission.cause)
                 self._next_waiting()
+        elif name == "relock":
+            if self._mode is not Mode.EMERGENCY and self._admission is None:
+                self._relock()
         elif name == "light":
             if self._admission is None:
-                self._indicator.show(self._idle_light())
+                self._quietly(self._indicator.show, self._idle_light())
         elif name == "hours":
             self._timers.set("hours", self._clock.monotonic() + HOURS_CHECK_S)
             self._sightings.prune(self._clock.monotonic())
@@ -382,10 +430,11 @@ class GateController:
         was_open, self._fire_open = self._fire_open, is_open
         if is_open == was_open:
             return
-        self._record("alarm", alarm="fire", input="open" if is_open else "closed")
         if is_open:
+            # Free the way out first; the record follows (and cannot undo it if it fails).
             self._latched = True
             self._update_mode("fire_alarm")
+        self._record("alarm", alarm="fire", input="open" if is_open else "closed")
 
     def _on_command(self, cmd: Command) -> None:
         ok, error = True, None
@@ -400,11 +449,11 @@ class GateController:
             self._lockdown = True
             self._update_mode("lockdown")
         elif cmd.cmd == "open_once":
-            if self._mode is Mode.EMERGENCY:
-                ok, error = False, "emergency"
+            if self._mode in (Mode.EMERGENCY, Mode.LOCKDOWN):
+                ok, error = False, self._mode.value
+            elif self._busy():
+                ok, error = False, "busy"  # someone is being decided or passing
             else:
-                if self._admission is not None:
-                    self._end_window()
                 self._open(Admission(0, None, None, None, "open_once"))
         elif cmd.cmd == "reload_config":
             if self._reload_policy is None:
@@ -414,14 +463,16 @@ class GateController:
                     effective = self._policy.propose(self._reload_policy(), self._clock.time())
                     log.info("new venue policy takes effect at %s", rfc3339_ms(effective))
                 except Exception as exc:
-                    ok, error = False, f"config_error: {str(exc).splitlines()[0][:200]}"
+                    # The details (file, key) go to the log, not into the event.
+                    log.error("reload_config refused: %s", exc)
+                    ok, error = False, "config_error"
         else:
             ok, error = False, "unknown_command"
         self._record("command", cmd=cmd.cmd, jti=cmd.jti, origin=cmd.origin, ok=ok, error=error)
         if cmd.done is not None:
             cmd.done(ok, error)
 
-    def _update_mode(self, cause: str) -> None:
+    def _update_mode(self, cause: str, *, drain: bool = True) -> None:
         now = self._clock.time()
         was_closed = self._closed
         self._closed = not self._policy.current(now).is_open(now)
@@ -439,20 +490,22 @@ class GateController:
             return
         previous, self._mode, self._since = self._mode, mode, now
         if self._admission is not None and mode is not Mode.NORMAL:
-            self._end_window()
+            self._annul(mode.value)
         self._apply_mode_outputs()
         self._record("mode", mode=mode.value, previous=previous.value, cause=cause)
         if self._on_state is not None:
             self._on_state(self.state())
-        self._next_waiting()
+        if drain:
+            self._next_waiting()
 
     def _apply_mode_outputs(self) -> None:
         if self._mode is Mode.EMERGENCY:
+            self._timers.cancel("relock")
             self._turnstile.free()
-            self._indicator.show(Light.EMERGENCY)
+            self._quietly(self._indicator.show, Light.EMERGENCY)
         else:
-            self._turnstile.lock()
-            self._indicator.show(self._idle_light())
+            self._relock()
+            self._quietly(self._indicator.show, self._idle_light())
 
     def _idle_light(self) -> Light:
         if self._mode is Mode.EMERGENCY:
@@ -462,6 +515,8 @@ class GateController:
         return Light.IDLE_OFFLINE if self._offline else Light.IDLE
 
     def _note_service(self, v: Verdict) -> None:
+        if not self._checker.has_lookup:
+            return  # no status service at all: nothing to be offline from
         if v.via is Via.ONLINE:
             self._set_offline(False)
         elif v.reason is Reason.BACKEND_UNAVAILABLE or (
@@ -474,7 +529,7 @@ class GateController:
             self._offline = offline
             log.warning("status service %s", "unreachable" if offline else "reachable again")
             if self._admission is None and not self._timers.pending("light"):
-                self._indicator.show(self._idle_light())
+                self._quietly(self._indicator.show, self._idle_light())
 
     def _on_device(self, status: DeviceStatus) -> None:
         self.devices[status.device] = status.ok
@@ -486,6 +541,13 @@ class GateController:
     # -- records ----------------------------------------------------------------------
 
     def _record(self, type_: str, **fields: Any) -> None:
-        event = self._record_fn(type_, **fields)
+        try:
+            event = self._record_fn(type_, **fields)
+        except Exception as exc:
+            # The gate has acted already; a failing store must not undo or stop that.
+            ok, _ = self._throttle.allow(f"record:{type(exc).__name__}")
+            if ok:
+                log.critical("event store failed, %s not recorded: %s", type_, exc)
+            return
         if self._on_event is not None:
             self._on_event(event)

@@ -163,7 +163,8 @@ def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) 
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True
     if not ok:
-        problems.add(where, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
+        shown = "a secret value" if spec.secret else repr(value)  # never echo a secret
+        problems.add(where, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {shown}")
         return None
     if spec.choices is not None and value not in spec.choices:
         choices = ", ".join(repr(c) for c in spec.choices)

@@ -70,7 +70,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
     },
     "gate": {
         "unlock_s": Key(float, 5.0, min=0.1, max=60),
-        "cooldown_s": Key(float, 5.0, min=0, max=600),
+        "cooldown_s": Key(float, 5.0, min=0.5, max=600),
         "left_view_s": Key(float, 1.0, min=0, max=60),
         "fail_safe": Key(bool, False),
         "idle_light": Key(str, "dim", choices=("dim", "off")),
@@ -105,6 +105,21 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "passage_sensor": Key(int, 23, min=0, max=53),
         "exit_sensor": Key(int, -1, min=-1, max=53),
         "fire_alarm": Key(int, 25, min=-1, max=53),
+    },
+    "mqtt": {
+        "enabled": Key(bool, False),
+        "brokers": Key(list, ["mqtt://127.0.0.1:1883"], item=str),
+        "prefix": Key(str, "ashyq/v1"),
+        "client_id": Key(str, None),
+        "username": Key(str, None),
+        "password": Key(str, None, secret=True),
+        "password_file": Key(str, None, path=True, must_exist=True),
+        "ca_file": Key(str, None, path=True, must_exist=True),
+        "client_cert": Key(str, None, path=True, must_exist=True),
+        "client_key": Key(str, None, path=True, must_exist=True),
+        "keepalive_s": Key(int, 30, min=5, max=3600),
+        "retention_s": Key(float, 7 * 86_400.0, min=60),
+        "max_events": Key(int, 1_000_000, min=1000),
     },
 }
 
