@@ -29,3 +29,12 @@ def status_service(population: Population) -> Iterator[StatusService]:
     """A real HTTP status service on a free loopback port, healthy at start."""
     with StatusService(population, token=TOKEN) as service:
         yield service
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    """A real mosquitto broker on a free loopback port (Debian package `mosquitto`)."""
+    from mosquitto import Mosquitto
+
+    with Mosquitto(tmp_path / "broker") as broker:
+        yield broker
