@@ -31,6 +31,7 @@ import numpy as np
 from drivers.decoder import MotionGate, QrDecoder
 from kiosk.errors import DeviceError, KioskError
 from kiosk.events import CodeRead, DeviceStatus, Emit
+from kiosk.liveness import Liveness
 from kiosk.reasons import Source
 from kiosk.throttle import LogThrottle
 
@@ -372,8 +373,10 @@ class CameraReader:
         gate: MotionGate | None = None,
         reconnect_max_s: float = 10.0,
         name: str = "camera",
+        liveness: Liveness | None = None,
     ) -> None:
         self.name = name
+        self._liveness = liveness or Liveness()
         self._source = source
         self._decoder = decoder
         self._gate = gate
@@ -424,6 +427,8 @@ class CameraReader:
         backoff = 0.1
         try:
             while not self._stop.is_set():
+                # A read blocks at most about a frame (streams: 2 s); a hang breaks this.
+                self._liveness.beat(f"{self.name}-capture", 10.0)
                 try:
                     if not opened:
                         source.open()
@@ -440,6 +445,7 @@ class CameraReader:
                     if down_since is None:
                         down_since = time.monotonic()
                         self._went_away(exc)
+                    self._liveness.beat(f"{self.name}-capture", backoff + 10.0)
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, self._reconnect_max_s)
                     continue
@@ -458,6 +464,7 @@ class CameraReader:
             if opened:
                 self._close_source()
             self._stats.connected = False
+            self._liveness.forget(f"{self.name}-capture")
 
     def _went_away(self, exc: BaseException) -> None:
         """Once per outage: one event, one warning (retries stay quiet)."""
@@ -493,6 +500,7 @@ class CameraReader:
         """Take the newest frame, gate, decode, emit; never dies on an error."""
         stats = self._stats
         while not self._stop.is_set():
+            self._liveness.beat(f"{self.name}-decode", 10.0)  # one decode takes milliseconds
             taken = self._slot.take(timeout=0.5)
             if taken is None:
                 continue
@@ -512,6 +520,7 @@ class CameraReader:
             except Exception as exc:
                 stats.frames_failed += 1
                 self._log_throttled("decode", "handling a frame failed", exc)
+        self._liveness.forget(f"{self.name}-decode")
 
     def _send(self, event: CodeRead | DeviceStatus) -> None:
         emit = self._emit

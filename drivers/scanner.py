@@ -23,6 +23,7 @@ import serial
 
 from kiosk.errors import DeviceError
 from kiosk.events import CodeRead, DeviceStatus, Emit, Event
+from kiosk.liveness import Liveness
 from kiosk.reasons import Source
 
 __all__ = ["LineFramer", "ScannerStats", "SerialScanner"]
@@ -145,6 +146,7 @@ class SerialScanner:
         reconnect_max_s: float = 5.0,
         max_line_bytes: int = 4096,
         name: str = "scanner",
+        liveness: Liveness | None = None,
     ) -> None:
         if reconnect_max_s < RECONNECT_MIN_S:
             raise ValueError(f"reconnect_max_s must be at least {RECONNECT_MIN_S}")
@@ -153,6 +155,7 @@ class SerialScanner:
         self.reconnect_max_s = reconnect_max_s
         self.name = name
         self.stats = ScannerStats()
+        self._liveness = liveness or Liveness()
         self._framer = LineFramer(max_line_bytes)
         # Only plain device paths can vanish from the file system; URLs are checked by reads.
         self._path = None if "://" in url else url
@@ -222,6 +225,7 @@ class SerialScanner:
         delay = RECONNECT_MIN_S
         down = False  # whether DeviceStatus(False) was emitted and not yet answered
         while not stop.is_set():
+            self._liveness.beat(self.name, delay + 10.0)
             try:
                 port = serial.serial_for_url(
                     self.url, baudrate=self.baud, timeout=READ_TIMEOUT_S, do_not_open=False
@@ -256,11 +260,13 @@ class SerialScanner:
                 delay = min(delay * 2, self.reconnect_max_s)
         self._ready.clear()
         self._close_port()
+        self._liveness.forget(self.name)
 
     def _read_until_lost(self, port: serial.SerialBase, stop: threading.Event) -> None:
         """Read and emit lines until ``stop`` is set; raise `_PortLost` if the port fails."""
         last_check = time.monotonic()
         while not stop.is_set():
+            self._liveness.beat(self.name, 10.0)  # reads time out every 50 ms
             try:
                 # One byte returns as soon as a burst starts; the rest of it is already there.
                 data = port.read(1)

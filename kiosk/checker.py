@@ -52,6 +52,7 @@ class Checker:
         last_passage: Callable[[str], float | None],
         deadline_s: float,
         clock: Clock,
+        clock_trusted: Callable[[], bool] = lambda: True,
     ) -> None:
         self._parser = parser
         self._lookup = lookup
@@ -60,6 +61,7 @@ class Checker:
         self._last_passage = last_passage
         self._deadline_s = deadline_s
         self._clock = clock
+        self._clock_trusted = clock_trusted
 
     @property
     def has_lookup(self) -> bool:
@@ -104,8 +106,13 @@ class Checker:
         if cached is not None:
             return self._judge(pending, (cached, Via.CACHE), policy, now, occupancy)
         if self._lookup is None:
-            # No status service at all: a pass speaks for itself, a bare IIN cannot.
-            found = (signed.st, Via.PASS) if signed else offline_verdict(None, policy, now)
+            # No status service at all: a pass speaks for itself (while the clock can be
+            # trusted), a bare IIN cannot.
+            found = (
+                (signed.st, Via.PASS)
+                if signed and self._clock_trusted()
+                else offline_verdict(None, policy, now)
+            )
             return self._judge(pending, found, policy, now, occupancy)
         return pending
 
@@ -138,7 +145,8 @@ class Checker:
             found = Verdict(Decision.DENY, Reason.UNKNOWN_SUBJECT, via=Via.ONLINE)
         else:
             signed = pending.credential if isinstance(pending.credential, SignedPass) else None
-            found = offline_verdict(signed, policy, now)
+            trusted = signed is None or self._clock_trusted()
+            found = offline_verdict(signed, policy, now, clock_trusted=trusted)
         return self._judge(pending, found, policy, now, occupancy)
 
     def _judge(

@@ -42,7 +42,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"kiosk check: --at: {exc}", file=sys.stderr)
             return EX_USAGE
-    core = build_core(cfg, clock=clock, persistent=False)
+    from kiosk.clockguard import HWM_FILE, ClockGuard
+
+    hwm = cfg.state_dir / HWM_FILE
+    guard = ClockGuard(hwm if hwm.exists() else None, clock=clock, leeway_s=cfg.kiosk.leeway_s)
+    core = build_core(cfg, clock=clock, persistent=False, clock_trusted=guard.trusted)
     try:
         t0 = time.perf_counter()
         checked = core.checker.check(text, policy=cfg.policy)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +111,12 @@ def build_lookup(cfg: Config, clock: Clock) -> StatusLookup | None:
 
 
 def build_core(
-    cfg: Config, *, clock: Clock, persistent: bool, lookup: StatusLookup | None = None
+    cfg: Config,
+    *,
+    clock: Clock,
+    persistent: bool,
+    lookup: StatusLookup | None = None,
+    clock_trusted: Callable[[], bool] = lambda: True,
 ) -> Core:
     """Build the core. With ``persistent`` False (`kiosk check`) nothing is written to disk:
     replay and anti-passback memories are read only if they already exist."""
@@ -141,6 +147,7 @@ def build_core(
         last_passage=passback.last_passage,
         deadline_s=cfg.status.deadline_ms / 1000.0,
         clock=clock,
+        clock_trusted=clock_trusted,
     )
     closers = [passback.close]
     if replay is not None:

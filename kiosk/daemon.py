@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from kiosk import __version__
 from kiosk.clock import Clock, SystemClock
+from kiosk.clockguard import HWM_FILE, ClockGuard, kernel_clock_synchronised
 from kiosk.config import Config, load_config
 from kiosk.controller import GateController, GateTiming
 from kiosk.core import EVENTS_DB, Core, build_core
+from kiosk.liveness import Liveness
+from kiosk.notify import Notifier, WatchdogPinger
 from kiosk.policy import PolicyHolder, VenuePolicy
 from kiosk.status.http import HttpStatusClient
 from kiosk.store import EventStore
@@ -21,6 +25,8 @@ from kiosk.wiring import Hardware, SimHardware, build_hardware
 log = logging.getLogger(__name__)
 
 KEY_REFRESH_S = 3600.0
+HOUSEKEEPING_S = 30.0
+HWM_SAVE_S = 600.0  # the SD card is written rarely; a restart loses at most this much
 
 
 class Daemon:
@@ -33,14 +39,28 @@ class Daemon:
         sim: SimHardware | None = None,
         clock: Clock | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
-        heartbeat: Callable[[], None] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
+        self.notifier = notifier or Notifier()
+        self.liveness = Liveness()
         # Hardware first: building the board releases the relay before anything else happens.
-        self.hardware: Hardware = build_hardware(cfg, sim=sim)
+        self.hardware: Hardware = build_hardware(cfg, sim=sim, liveness=self.liveness)
+        synchronised = (sim and sim.clock_synchronised) or kernel_clock_synchronised
+        self.clock_guard = ClockGuard(
+            cfg.state_dir / HWM_FILE,
+            clock=self.clock,
+            leeway_s=cfg.kiosk.leeway_s,
+            synchronised=synchronised,
+        )
+        self._watchdog = WatchdogPinger(self.notifier, alive=self._alive)
+        self._ready_sent = False
+        self._link_status = "status service not tried"
         try:
-            self.core: Core = build_core(cfg, clock=self.clock, persistent=True)
+            self.core: Core = build_core(
+                cfg, clock=self.clock, persistent=True, clock_trusted=self.clock_guard.trusted
+            )
             self.store = EventStore(
                 cfg.state_dir / EVENTS_DB,
                 kiosk_id=cfg.kiosk.id,
@@ -63,7 +83,7 @@ class Daemon:
             mark_used=self.core.replay.mark_used if self.core.replay is not None else _nothing,
             record_passage=self.core.passback.record_passage,
             reload_policy=self._reload_policy,
-            heartbeat=heartbeat,
+            heartbeat=self._heartbeat,
             on_event=on_event,
             occupancy=_last_occupancy(self.store),
             version=__version__,
@@ -71,6 +91,19 @@ class Daemon:
 
     def _reload_policy(self) -> VenuePolicy:
         return load_config(self.cfg.path).policy
+
+    def _alive(self) -> bool:
+        stale = self.liveness.stale()
+        if stale:
+            log.error("no progress in %s: watchdog pings stop", ", ".join(stale))
+        return not stale
+
+    def _heartbeat(self) -> None:
+        """Every turn of the controller loop: READY once, then the watchdog pings."""
+        if not self._ready_sent:
+            self._ready_sent = True
+            self.notifier.ready(f"deciding; {self._link_status}")
+        self._watchdog.beat()
 
     def run(self) -> None:
         """Start the inputs and run the controller in this thread until stopped."""
@@ -80,18 +113,36 @@ class Daemon:
             self.cfg.kiosk.venue_id,
             self.cfg.policy.name,
         )
-        refresher = threading.Thread(target=self._refresh_keys, name="keys", daemon=True)
+        housekeeping = threading.Thread(target=self._housekeeping, name="keys", daemon=True)
         try:
             for device in self.hardware.inputs:
                 device.start(self.controller.emit)
-            refresher.start()
-            self.controller.run()
+            self._try_status_link()
+            housekeeping.start()
+            self.controller.run()  # sends READY on its first turn
         finally:
+            self.notifier.stopping()
             self._stopped.set()
             self.hardware.close()  # releases the relay first
+            self.clock_guard.save()
             self.store.close()
             self.core.close()
             log.info("kiosk stopped; relay released")
+
+    def _try_status_link(self) -> None:
+        """Fetch the pass keys once before READY: the link is up, or known to be down."""
+        lookup = self.core.lookup
+        if isinstance(lookup, HttpStatusClient):
+            ok = self.core.keys.refresh(lookup) if self.cfg.passes.refresh_keys else None
+            self._link_status = {
+                True: "status service reachable",
+                False: "status service unreachable, offline rules apply",
+                None: "status service configured",
+            }[ok]
+        elif lookup is None:
+            self._link_status = "no status service configured"
+        if self.clock_guard.problem():
+            self._link_status += "; clock not trusted"
 
     def stop(self) -> None:
         """Ask the controller to stop (any thread, signal handlers too)."""
@@ -104,13 +155,21 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop())
 
-    def _refresh_keys(self) -> None:
+    def _housekeeping(self) -> None:
+        """Refresh the pass keys now and then; keep the clock's high-water mark."""
         lookup = self.core.lookup
-        if not self.cfg.passes.refresh_keys or not isinstance(lookup, HttpStatusClient):
-            return
-        while not self._stopped.is_set():
-            self.core.keys.refresh(lookup)
-            self._stopped.wait(KEY_REFRESH_S)
+        refresh = self.cfg.passes.refresh_keys and isinstance(lookup, HttpStatusClient)
+        next_keys = time.monotonic() + KEY_REFRESH_S
+        next_save = time.monotonic() + HWM_SAVE_S
+        while not self._stopped.wait(HOUSEKEEPING_S):
+            self.clock_guard.problem()  # moves the mark up, says so when the clock jumps
+            now = time.monotonic()
+            if refresh and now >= next_keys:
+                self.core.keys.refresh(lookup)  # type: ignore[arg-type]
+                next_keys = now + KEY_REFRESH_S
+            if now >= next_save:
+                self.clock_guard.save()
+                next_save = now + HWM_SAVE_S
 
 
 def _nothing(*_: object) -> None:

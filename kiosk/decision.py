@@ -38,15 +38,23 @@ def mode_verdict(mode: Mode, policy: VenuePolicy, now: float) -> Verdict | None:
 
 
 def offline_verdict(
-    credential_pass: SignedPass | None, policy: VenuePolicy, now: float
+    credential_pass: SignedPass | None,
+    policy: VenuePolicy,
+    now: float,
+    *,
+    clock_trusted: bool = True,
 ) -> tuple[str, Via] | Verdict:
-    """When no answer came: the status to judge by (from the pass), or the final verdict."""
+    """When no answer came: the status to judge by (from the pass), or the final verdict.
+
+    A pass decides alone only while the clock can be trusted: its age is all there is.
+    """
     rule = policy.offline_rule
     if rule is OfflineRule.DENY:
         return Verdict(Decision.DENY, Reason.BACKEND_UNAVAILABLE)
     if (
         rule is OfflineRule.PASS
         and credential_pass is not None
+        and clock_trusted
         and now - credential_pass.iat <= policy.max_pass_age_s
     ):
         return credential_pass.st, Via.PASS

@@ -14,6 +14,7 @@ from typing import Any
 from kiosk.config import Config
 from kiosk.devices import Indicator, InputDevice, Sounder, Turnstile
 from kiosk.errors import KioskError
+from kiosk.liveness import Liveness
 
 
 @dataclass
@@ -23,6 +24,8 @@ class SimHardware:
     pin_factory: Any = None
     frame_sources: Mapping[str, Any] = field(default_factory=dict)
     serial_ports: Mapping[str, str] = field(default_factory=dict)
+    # Whether the (simulated) machine's clock is synchronised; None: ask the kernel.
+    clock_synchronised: Callable[[], bool | None] | None = None
 
 
 @dataclass
@@ -45,26 +48,29 @@ class Hardware:
         self._close()
 
 
-def build_hardware(cfg: Config, *, sim: SimHardware | None = None) -> Hardware:
+def build_hardware(
+    cfg: Config, *, sim: SimHardware | None = None, liveness: Liveness | None = None
+) -> Hardware:
     """Build every configured device; the relay is built (released) before anything else."""
     from drivers.gpio import GpioBoard, make_pin_factory
 
     sim = sim or SimHardware()
+    liveness = liveness or Liveness()
     factory = make_pin_factory(cfg.gpio.pin_factory, mock_factory=sim.pin_factory)
     board = GpioBoard.from_config(cfg.gpio, cfg.gate, pin_factory=factory)
     inputs: list[InputDevice] = [board.inputs]
     try:
         if cfg.camera.enabled:
-            inputs.append(_camera(cfg, sim))
+            inputs.append(_camera(cfg, sim, liveness))
         if cfg.scanner.enabled:
-            inputs.append(_scanner(cfg, sim))
+            inputs.append(_scanner(cfg, sim, liveness))
     except BaseException:
         board.close()
         raise
     return Hardware(board.turnstile, board.indicator, board.sounder, inputs, board.close)
 
 
-def _camera(cfg: Config, sim: SimHardware) -> InputDevice:
+def _camera(cfg: Config, sim: SimHardware, liveness: Liveness) -> InputDevice:
     from drivers.camera import CameraReader, make_source
     from drivers.decoder import MotionGate, make_decoder
 
@@ -77,10 +83,11 @@ def _camera(cfg: Config, sim: SimHardware) -> InputDevice:
         decoder=make_decoder(cam.decoder),
         gate=MotionGate(),
         reconnect_max_s=cam.reconnect_max_s,
+        liveness=liveness,
     )
 
 
-def _scanner(cfg: Config, sim: SimHardware) -> InputDevice:
+def _scanner(cfg: Config, sim: SimHardware, liveness: Liveness) -> InputDevice:
     from drivers.scanner import SerialScanner
 
     url = cfg.scanner.url
@@ -89,4 +96,9 @@ def _scanner(cfg: Config, sim: SimHardware) -> InputDevice:
             url = sim.serial_ports[url[4:] or "default"]
         except KeyError:
             raise KioskError(f"[scanner] url {url!r}: no simulated scanner is running") from None
-    return SerialScanner(url, baud=cfg.scanner.baud, reconnect_max_s=cfg.scanner.reconnect_max_s)
+    return SerialScanner(
+        url,
+        baud=cfg.scanner.baud,
+        reconnect_max_s=cfg.scanner.reconnect_max_s,
+        liveness=liveness,
+    )

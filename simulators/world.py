@@ -39,6 +39,8 @@ class World:
         cam = cfg.camera
         self.camera = SimFrameSource(cam.width, cam.height, cam.fps, seed=seed)
         self.scanner = PtyScanner(self.folder)
+        # The simulated machine's NTP state (the host's own may be anything).
+        self.clock_synchronised: bool | None = True
 
     def simulate(self, cfg: Config, *, state_dir: Path | None = None) -> None:
         """Point ``cfg`` at this world: same profile, simulated far ends, own state folder."""
@@ -56,6 +58,7 @@ class World:
             pin_factory=self.pins,
             frame_sources={"default": self.camera},
             serial_ports={"default": str(self.scanner.path)},
+            clock_synchronised=lambda: self.clock_synchronised,
         )
 
     def close(self) -> None:

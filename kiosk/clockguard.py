@@ -1,0 +1,132 @@
+"""Whether the wall clock can be trusted for decisions that rest on it alone.
+
+A pass decided offline depends only on the kiosk's clock. A Pi has no battery clock: after a
+power cut it may boot with an old time until NTP answers, and an old screenshot would then
+look fresh. The guard keeps a high-water mark of the wall clock across restarts and asks the
+kernel whether the clock is synchronised; when either fails, offline pass decisions are
+referred to staff instead (and the log says why).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from kiosk.clock import Clock
+
+log = logging.getLogger(__name__)
+
+HWM_FILE = "clock.hwm"
+_TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
+
+
+class _Timex(ctypes.Structure):
+    _fields_ = [  # noqa: RUF012 - ctypes wants a class attribute
+        ("modes", ctypes.c_uint),
+        ("offset", ctypes.c_long),
+        ("freq", ctypes.c_long),
+        ("maxerror", ctypes.c_long),
+        ("esterror", ctypes.c_long),
+        ("status", ctypes.c_int),
+        ("constant", ctypes.c_long),
+        ("precision", ctypes.c_long),
+        ("tolerance", ctypes.c_long),
+        ("time_sec", ctypes.c_long),
+        ("time_usec", ctypes.c_long),
+        ("tick", ctypes.c_long),
+        ("ppsfreq", ctypes.c_long),
+        ("jitter", ctypes.c_long),
+        ("shift", ctypes.c_int),
+        ("stabil", ctypes.c_long),
+        ("jitcnt", ctypes.c_long),
+        ("calcnt", ctypes.c_long),
+        ("errcnt", ctypes.c_long),
+        ("stbcnt", ctypes.c_long),
+        ("tai", ctypes.c_int),
+        ("_reserved", ctypes.c_int * 11),
+    ]
+
+
+def kernel_clock_synchronised() -> bool | None:
+    """The kernel's view (adjtimex with no changes): True, False, or None when unknown."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        state = libc.adjtimex(ctypes.byref(_Timex()))
+    except (OSError, AttributeError):
+        return None
+    if state < 0:
+        return None
+    return state != _TIME_ERROR
+
+
+class ClockGuard:
+    """High-water mark of the wall clock (in ``state_dir/clock.hwm``) plus the sync state."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        clock: Clock,
+        leeway_s: float,
+        synchronised: Callable[[], bool | None] = kernel_clock_synchronised,
+    ) -> None:
+        self._path = path
+        self._clock = clock
+        self._leeway = leeway_s
+        self._synchronised = synchronised
+        self._hwm = self._load()
+        self._last_problem: str | None = None
+
+    def _load(self) -> float:
+        if self._path is None:
+            return 0.0
+        try:
+            return float(self._path.read_text().strip())
+        except (OSError, ValueError):
+            return 0.0
+
+    @property
+    def high_water_mark(self) -> float:
+        """The latest wall time this kiosk has seen (0 when never)."""
+        return self._hwm
+
+    def problem(self) -> str | None:
+        """Why the clock cannot be trusted now, or None."""
+        now = self._clock.time()
+        if self._hwm and now < self._hwm - self._leeway:
+            problem: str | None = f"the clock went back {self._hwm - now:.0f} s"
+        elif self._synchronised() is False:
+            problem = "the clock was never synchronised (no NTP)"
+        else:
+            problem = None
+            self._hwm = max(self._hwm, now)
+        if problem != self._last_problem:
+            if problem:
+                log.warning("%s: offline pass decisions are referred to staff", problem)
+            elif self._last_problem:
+                log.info("the clock is trusted again")
+            self._last_problem = problem
+        return problem
+
+    def trusted(self) -> bool:
+        """Whether offline pass decisions may rest on the clock."""
+        return self.problem() is None
+
+    def save(self) -> None:
+        """Write the high-water mark (rarely: an SD card wears with every write)."""
+        if self._path is None or not self._hwm:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".hwm-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{self._hwm:.3f}\n")
+            os.replace(tmp, self._path)
+        except OSError as exc:
+            log.warning("cannot save the clock high-water mark: %s", exc.strerror)
+            Path(tmp).unlink(missing_ok=True)

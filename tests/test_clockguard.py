@@ -1,0 +1,62 @@
+"""The clock guard: a clock gone back or never synchronised refers offline pass decisions."""
+
+from __future__ import annotations
+
+import time
+
+from kiosk.clock import FakeClock
+from kiosk.clockguard import ClockGuard, kernel_clock_synchronised
+from kiosk.config import load_config
+from kiosk.core import build_core
+from kiosk.reasons import Decision, Reason, Via
+from support import write_config
+
+
+def test_high_water_mark_survives_a_restart(tmp_path):
+    clock = FakeClock(1_800_000_000)
+    guard = ClockGuard(tmp_path / "clock.hwm", clock=clock, leeway_s=30, synchronised=lambda: True)
+    assert guard.trusted()
+    clock.advance(100)
+    guard.trusted()
+    guard.save()
+    clock.set_wall(1_800_000_000 - 3600)  # a Pi without a battery clock, booted with old time
+    again = ClockGuard(tmp_path / "clock.hwm", clock=clock, leeway_s=30, synchronised=lambda: True)
+    assert again.problem() == "the clock went back 3700 s"
+    clock.set_wall(1_800_000_100 - 29)  # within the leeway
+    assert again.trusted()
+
+
+def test_never_synchronised(tmp_path, caplog):
+    guard = ClockGuard(None, clock=FakeClock(), leeway_s=30, synchronised=lambda: False)
+    assert guard.problem() == "the clock was never synchronised (no NTP)"
+    assert "offline pass decisions are referred" in caplog.text
+    assert ClockGuard(None, clock=FakeClock(), leeway_s=30, synchronised=lambda: None).trusted()
+
+
+def test_kernel_answer_is_a_bool_or_none():
+    assert kernel_clock_synchronised() in (True, False, None)
+
+
+def test_offline_pass_is_referred_when_the_clock_is_not_trusted(
+    tmp_path, status_service, population, issuer
+):
+    status_service.faults.set(down=True)
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            status_service.url,
+            policy={"offline_rule": "pass"},
+            status={"deadline_ms": 200},
+        )
+    )
+    trusted = [True]
+    core = build_core(
+        cfg, clock=FakeClock(time.time()), persistent=True, clock_trusted=lambda: trusted[0]
+    )
+    text = issuer.mint(population.with_status("green")[0].sub, "green", iat=int(core.clock.time()))
+    v = core.checker.check(text, policy=cfg.policy).verdict
+    assert (v.decision, v.via) == (Decision.ADMIT, Via.PASS)
+    trusted[0] = False
+    v = core.checker.check(text, policy=cfg.policy).verdict
+    assert (v.decision, v.reason) == (Decision.REFER, Reason.BACKEND_UNAVAILABLE)
+    core.close()
