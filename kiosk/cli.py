@@ -149,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1, help="random seed of the crowd")
     s.set_defaults(func=cmd_sim)
 
+    from kiosk.doctor import add_arguments as add_doctor_arguments
+    from kiosk.doctor import cmd_doctor
+    from kiosk.release import add_parser as add_release
+
+    add_release(sub, _default_config())
+    doc = sub.add_parser("doctor", help="check everything at the gate and say what to fix")
+    add_doctor_arguments(doc, default_config=_default_config())
+    doc.set_defaults(func=cmd_doctor)
+
     from simulators.cli import register
 
     register(sub)
@@ -158,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kiosk` command."""
     args = build_parser().parse_args(argv)
-    setup_logging("warning" if args.command in ("check", "decode", "config") else "info")
+    quiet = ("check", "decode", "config", "doctor", "release", "mint", "sign-command")
+    setup_logging("warning" if args.command in quiet else "info")
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -52,15 +52,25 @@ class _Timex(ctypes.Structure):
     ]
 
 
+TIMESYNCD_RUN = Path("/run/systemd/timesync")
+
+
 def kernel_clock_synchronised() -> bool | None:
-    """The kernel's view (adjtimex with no changes): True, False, or None when unknown."""
+    """Whether the clock is synchronised: True, False, or None when nobody can tell.
+
+    systemd-timesyncd's flag file first: the service's ProtectClock forbids adjtimex(2),
+    even to read. Then the kernel's own state (adjtimex with no changes).
+    """
+    if (TIMESYNCD_RUN / "synchronized").exists():
+        return True
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         state = libc.adjtimex(ctypes.byref(_Timex()))
     except (OSError, AttributeError):
         return None
     if state < 0:
-        return None
+        # Not allowed to ask: timesyncd running but not yet synchronised says no.
+        return False if TIMESYNCD_RUN.is_dir() else None
     return state != _TIME_ERROR
 
 

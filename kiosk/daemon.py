@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 KEY_REFRESH_S = 3600.0
 HOUSEKEEPING_S = 30.0
+PASSBACK_KEEP_S = 86_400.0  # a day: longer than any anti-passback window in use
 HWM_SAVE_S = 600.0  # the SD card is written rarely; a restart loses at most this much
 
 
@@ -169,7 +170,15 @@ class Daemon:
                 next_keys = now + KEY_REFRESH_S
             if now >= next_save:
                 self.clock_guard.save()
+                self._prune()
                 next_save = now + HWM_SAVE_S
+
+    def _prune(self) -> None:
+        """Forget what can no longer matter: used passes past their time, old passages."""
+        if self.core.replay is not None:
+            self.core.replay.prune()
+        window = max(self.cfg.policy.anti_passback_s, PASSBACK_KEEP_S)
+        self.core.passback.prune(window)
 
 
 def _nothing(*_: object) -> None:

@@ -1,4 +1,5 @@
-"""Technician commands of the simulated world: ``status-service`` and ``mint``.
+"""Technician commands of the simulated world: ``status-service``, ``status-responder``,
+``mint`` and ``sign-command``.
 
 ``register(subparsers)`` adds them to a parent argparse command (the kiosk CLI); each sets
 ``func``, which takes the parsed arguments and returns the exit status.
@@ -7,27 +8,42 @@
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
-from simulators import status_service
+from simulators import mqtt_responder, status_service
+from simulators.command_signer import (
+    COMMANDS,
+    MAX_VALID_S,
+    RESULT_TIMEOUT_S,
+    CommandError,
+    is_valid_jti,
+    publish_command,
+    sign_command,
+)
 from simulators.issuer import (
     SIM_ISSUER,
+    SIM_OPERATOR_KEY,
+    SIM_OPERATOR_KID,
     SIM_PASS_KEY,
     SIM_PASS_KID,
     IssuerError,
     PassIssuer,
     qr_png,
 )
+from simulators.mqtt_responder import DEFAULT_PREFIX, MqttSimError
 from simulators.population import STATUSES, Person, PopulationError, is_valid_subject, load
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 
 
 def register(subparsers: Any) -> None:
-    """Add ``status-service`` and ``mint`` to an ``ArgumentParser.add_subparsers()`` object."""
+    """Add the simulator commands to an ``ArgumentParser.add_subparsers()`` object."""
     service = subparsers.add_parser(
         "status-service",
         help="run the simulated status authority until Ctrl-C",
@@ -35,6 +51,14 @@ def register(subparsers: Any) -> None:
     )
     status_service.add_arguments(service)
     service.set_defaults(func=run_status_service)
+
+    responder = subparsers.add_parser(
+        "status-responder",
+        help="answer status requests over MQTT 5 until Ctrl-C",
+        description="Answer status-api.md requests over an MQTT broker from a test population.",
+    )
+    mqtt_responder.add_arguments(responder)
+    responder.set_defaults(func=run_status_responder)
 
     mint = subparsers.add_parser(
         "mint",
@@ -64,10 +88,103 @@ def register(subparsers: Any) -> None:
     )
     mint.set_defaults(func=run_mint)
 
+    sign = subparsers.add_parser(
+        "sign-command",
+        help="sign a remote command (TEST operator key), print or send it",
+        description=(
+            "Sign a remote command as mqtt.md says and print the JWS on stdout. With "
+            "--publish, send it to a kiosk instead and print the kiosk's result; exit 1 if "
+            "the result is ok false or does not come in time."
+        ),
+    )
+    sign.add_argument("cmd", metavar="CMD", choices=COMMANDS, help=", ".join(COMMANDS))
+    sign.add_argument(
+        "--aud", required=True, metavar="KIOSK_ID|venue:VENUE", help="who may execute it"
+    )
+    sign.add_argument(
+        "--valid-s", type=int, default=30, help=f"lifetime (spec: at most {MAX_VALID_S})"
+    )
+    sign.add_argument("--key", type=Path, default=SIM_OPERATOR_KEY, help="Ed25519 PEM key")
+    sign.add_argument("--kid", default=SIM_OPERATOR_KID, help="key id in the header")
+    sign.add_argument("--jti", default=None, help="command id (default: 12 random characters)")
+    sign.add_argument("--iat", type=int, default=None, help="issued-at, epoch seconds")
+    sign.add_argument("--publish", metavar="BROKER_URL", help="send it via this broker")
+    sign.add_argument("--prefix", default=DEFAULT_PREFIX, help="topic prefix (with --publish)")
+    sign.add_argument(
+        "--kiosk", metavar="KIOSK_ID", help="kiosk to send to (default: --aud if a kiosk id)"
+    )
+    sign.add_argument(
+        "--timeout-s", type=float, default=RESULT_TIMEOUT_S, help="wait this long for the result"
+    )
+    sign.set_defaults(func=run_sign_command)
+
 
 def run_status_service(args: argparse.Namespace) -> int:
     """Serve in the foreground until Ctrl-C or SIGTERM."""
     return status_service.run_foreground(args)
+
+
+def run_status_responder(args: argparse.Namespace) -> int:
+    """Answer MQTT status requests in the foreground until Ctrl-C or SIGTERM."""
+    return mqtt_responder.run_foreground(args)
+
+
+def run_sign_command(args: argparse.Namespace) -> int:
+    """Print a signed command, or with ``--publish`` send it and print the kiosk's result."""
+    if args.jti is not None and not is_valid_jti(args.jti):
+        print("error: --jti must be 8-64 characters of A-Z a-z 0-9 _ -", file=sys.stderr)
+        return EXIT_USAGE
+    kiosk_id = args.kiosk
+    if args.publish is None and kiosk_id is not None:
+        print("error: --kiosk only goes with --publish", file=sys.stderr)
+        return EXIT_USAGE
+    if args.publish is not None and kiosk_id is None:
+        if args.aud.startswith("venue:"):
+            print("error: --aud names a venue; say which kiosk with --kiosk", file=sys.stderr)
+            return EXIT_USAGE
+        kiosk_id = args.aud
+    jti = args.jti or _new_jti()
+    try:
+        token = sign_command(
+            args.cmd,
+            aud=args.aud,
+            key_path=args.key,
+            kid=args.kid,
+            valid_s=args.valid_s,
+            jti=jti,
+            iat=args.iat,
+        )
+    except (CommandError, IssuerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.publish is None:
+        print(token)
+        print(f"{args.cmd} for {args.aud}, jti {jti}, valid {args.valid_s} s", file=sys.stderr)
+        return 0
+    print(f"sending {args.cmd} (jti {jti}) to kiosk {kiosk_id}", file=sys.stderr)
+    try:
+        result = publish_command(
+            token,
+            jti=jti,
+            broker_url=args.publish,
+            kiosk_id=kiosk_id,
+            prefix=args.prefix,
+            timeout=args.timeout_s,
+        )
+    except MqttSimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if result is None:
+        waited = f"{args.timeout_s:g} s"
+        print(f"error: no result from kiosk {kiosk_id} within {waited}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(result, separators=(",", ":")))
+    return 0 if result.get("ok") is True else EXIT_FAILED
+
+
+def _new_jti() -> str:
+    # Chosen here rather than inside sign_command: publish mode matches the result by it.
+    return secrets.token_urlsafe(9)
 
 
 def run_mint(args: argparse.Namespace) -> int:

@@ -51,6 +51,11 @@ class Watch:
             self.events.append(event)
             self._cond.notify_all()
 
+    def clear(self) -> None:
+        """Forget what was seen (long runs keep memory flat)."""
+        with self._cond:
+            self.events.clear()
+
     def mark(self) -> int:
         with self._cond:
             return len(self.events)

@@ -31,28 +31,33 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from socketserver import TCPServer
 from typing import Any
 
+from simulators.answers import (
+    GARBAGE_BODY,
+    MAX_REQUEST_BYTES,
+    fault_outcome,
+    status_answer,
+)
+from simulators.answers import json_object as _json_object
+from simulators.answers import rfc3339 as rfc3339  # re-exported: callers import it from here
 from simulators.issuer import SIM_PASS_JWKS
 from simulators.population import (
     STATUSES,
     Population,
     PopulationError,
     default_population_path,
-    is_valid_subject,
     load,
 )
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 4096
+MAX_BODY_BYTES = MAX_REQUEST_BYTES
 # Idle keep-alive connections are dropped after this, so handler threads do not pile up.
 IDLE_TIMEOUT_S = 30.0
-GARBAGE_BODY = b"<html><body>502 Bad Gateway</body></html>\x00\xff"
 _KNOWN_PATHS = frozenset(
     {"/v1/status", "/v1/keys", "/_sim/faults", "/_sim/status", "/_sim/stats", "/_sim/reset"}
 )
@@ -189,11 +194,6 @@ class Stats:
             self._connections += 1
 
 
-def rfc3339(t: float) -> str:
-    """UTC time as RFC 3339 with a ``Z``, to the second (status-api.md ``as_of``)."""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class _BadBody(Exception):
     """The request body cannot be read; the connection must then be closed."""
 
@@ -281,18 +281,19 @@ class _Handler(BaseHTTPRequestHandler):
         faults = service.faults.snapshot()
         if faults["latency_ms"]:
             service._stopping.wait(faults["latency_ms"] / 1000)
-        if faults["down"]:
+        outcome = fault_outcome(faults, service._roll)
+        if outcome == "down":
             # Unreachable: the kiosk sees the connection close with no answer at all.
             service.stats._count(dropped=True)
             self.close_connection = True
             log.info("%s %s dropped (down)", self.command, self._shown_path())
             return
-        if faults["status_429"]:
+        if outcome == "status_429":
             retry = {"Retry-After": str(faults["retry_after_s"])}
             self._answer(429, {"error": "unavailable"}, counted=True, headers=retry)
-        elif faults["error_rate"] and service._roll() < faults["error_rate"]:
+        elif outcome == "error":
             self._answer(503, {"error": "unavailable"}, counted=True)
-        elif faults["garbage"]:
+        elif outcome == "garbage":
             self._send(200, GARBAGE_BODY, "application/json", counted=True)
         elif path == "/v1/status" and self.command == "POST":
             self._status(body)
@@ -308,22 +309,10 @@ class _Handler(BaseHTTPRequestHandler):
         if service.token is not None and not self._authorized(service.token):
             self._answer(401, {"error": "unauthorized"}, counted=True, headers=_BEARER)
             return
-        request = _json_object(body)
-        sub = request.get("sub") if request is not None else None
-        if not isinstance(sub, str) or not is_valid_subject(sub):
-            self._answer(400, {"error": "bad_request"}, counted=True)
-            return
-        person = service.population.by_sub(sub)
-        if person is None:
-            self._answer(404, {"error": "unknown_subject"}, counted=True)
-            return
-        answer = {
-            "sub": person.sub,
-            "st": person.st,
-            "as_of": rfc3339(service.clock()),
-            "max_age": service.max_age_s,
-        }
-        self._answer(200, answer, counted=True)
+        answer = status_answer(
+            service.population, body, now=service.clock(), max_age_s=service.max_age_s
+        )
+        self._answer(answer.code, answer.body, counted=True)
 
     def _control(self, path: str) -> None:
         service = self.server.service
@@ -431,15 +420,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _BEARER = {"WWW-Authenticate": 'Bearer realm="ashyq-sim"'}
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when it is anything else."""
-    try:
-        value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 class StatusService:
