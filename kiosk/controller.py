@@ -35,6 +35,7 @@ from kiosk.events import (
 )
 from kiosk.policy import PolicyHolder, VenuePolicy
 from kiosk.reasons import Decision, Mode, Reason, Via
+from kiosk.replay import jti_key
 from kiosk.status.answer import LookupResult
 from kiosk.throttle import LogThrottle
 from kiosk.timers import Timers
@@ -395,6 +396,12 @@ class GateController:
                 subject=admission.subject,
                 cause=admission.cause,
                 occupancy=self.occupancy,
+                # So a restart rebuilds the replay memory from the record (kiosk/memory.py).
+                **(
+                    {"pass_ref": jti_key(admission.jti), "pass_exp": admission.pass_exp}
+                    if admission.jti
+                    else {}
+                ),
             )
             self._next_waiting()
         elif self._mode is Mode.EMERGENCY:

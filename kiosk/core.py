@@ -18,6 +18,7 @@ from kiosk.config import Config
 from kiosk.credentials import CredentialParser
 from kiosk.errors import KioskError
 from kiosk.jwks import KeySet, save_last_good
+from kiosk.memory import seed_gate_memory
 from kiosk.passback import PassbackMemory
 from kiosk.pseudonym import Pseudonymizer
 from kiosk.replay import ReplayStore
@@ -28,8 +29,6 @@ from kiosk.status.http import HttpStatusClient
 log = logging.getLogger(__name__)
 
 LAST_GOOD_KEYS = "passes.last-good.jwks.json"
-REPLAY_DB = "replay.sqlite"
-PASSBACK_DB = "passback.sqlite"
 EVENTS_DB = "events.sqlite"
 
 
@@ -84,7 +83,7 @@ class Core:
     cache: AnswerCache
     checker: Checker
     pseudonymize: Pseudonymizer
-    replay: ReplayStore | None
+    replay: ReplayStore
     passback: PassbackMemory
     _closers: list = field(default_factory=list)
 
@@ -118,22 +117,30 @@ def build_core(
     lookup: StatusLookup | None = None,
     clock_trusted: Callable[[], bool] = lambda: True,
 ) -> Core:
-    """Build the core. With ``persistent`` False (`kiosk check`) nothing is written to disk:
-    replay and anti-passback memories are read only if they already exist."""
+    """Build the core. With ``persistent`` False (`kiosk check`) nothing is written to disk.
+
+    The replay and anti-passback memories live in memory and are rebuilt from the event
+    store's recent passages (read-only), in both modes.
+    """
     state = cfg.state_dir
     if persistent:
         state.mkdir(parents=True, exist_ok=True)
     keys = PassKeys(KeySet.load(cfg.passes.keys_file), state / LAST_GOOD_KEYS)
-    replay_path, passback_path = state / REPLAY_DB, state / PASSBACK_DB
-    replay = ReplayStore(replay_path, clock=clock) if persistent or replay_path.exists() else None
-    passback = PassbackMemory(
-        passback_path if persistent or passback_path.exists() else None, clock=clock
+    replay = ReplayStore(":memory:", clock=clock)
+    passback = PassbackMemory(None, clock=clock)
+    seed_gate_memory(
+        state / EVENTS_DB,
+        replay=replay,
+        passback=passback,
+        now=clock.time(),
+        leeway_s=cfg.kiosk.leeway_s,
+        anti_passback_s=cfg.policy.anti_passback_s,
     )
     parser = CredentialParser(
         pass_keys=keys,
         trusted_issuers=cfg.passes.issuers,
         leeway_s=cfg.kiosk.leeway_s,
-        is_replayed=replay.is_used if replay is not None else (lambda jti: False),
+        is_replayed=replay.is_used,
     )
     if lookup is None:
         lookup = build_lookup(cfg, clock)
@@ -149,9 +156,7 @@ def build_core(
         clock=clock,
         clock_trusted=clock_trusted,
     )
-    closers = [passback.close]
-    if replay is not None:
-        closers.append(replay.close)
+    closers = [passback.close, replay.close]
     if lookup is not None:
         closers.append(lookup.close)
     return Core(

@@ -81,7 +81,7 @@ class Daemon:
             policy=PolicyHolder(cfg.policy),
             timing=GateTiming.from_config(cfg.gate, cfg.kiosk.leeway_s),
             clock=self.clock,
-            mark_used=self.core.replay.mark_used if self.core.replay is not None else _nothing,
+            mark_used=self.core.replay.mark_used,
             record_passage=self.core.passback.record_passage,
             reload_policy=self._reload_policy,
             heartbeat=self._heartbeat,
@@ -175,14 +175,9 @@ class Daemon:
 
     def _prune(self) -> None:
         """Forget what can no longer matter: used passes past their time, old passages."""
-        if self.core.replay is not None:
-            self.core.replay.prune()
+        self.core.replay.prune()
         window = max(self.cfg.policy.anti_passback_s, PASSBACK_KEEP_S)
         self.core.passback.prune(window)
-
-
-def _nothing(*_: object) -> None:
-    return None
 
 
 def _last_occupancy(store: EventStore) -> int:

@@ -66,11 +66,15 @@ class ReplayStore:
 
         Marking again never shortens an existing mark.
         """
+        self.mark_used_ref(jti_key(jti), keep_until)
+
+    def mark_used_ref(self, ref: str, keep_until: float) -> None:
+        """The same, for a jti already hashed with `jti_key` (as passage events carry it)."""
         self._execute(
             "INSERT INTO used_jti (jti_hash, keep_until) VALUES (?, ?)"
             " ON CONFLICT (jti_hash) DO UPDATE"
             " SET keep_until = max(keep_until, excluded.keep_until)",
-            (jti_key(jti), float(keep_until)),
+            (ref, float(keep_until)),
         )
 
     def prune(self) -> int:

@@ -398,3 +398,28 @@ class EventStore:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+def read_recent(path: StorePath, *, types: tuple[str, ...], since: float) -> list[dict[str, Any]]:
+    """Events of ``types`` recorded at or after wall time ``since``, oldest first.
+
+    Opens the file read-only (`kiosk check` records nothing); a missing store has no events.
+    The gate's short memories (used passes, recent passages) are rebuilt from these at start,
+    so they cost the SD card no writes of their own.
+    """
+    if not os.path.exists(path):
+        return []
+    marks = ",".join("?" * len(types))
+    try:
+        conn = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True, timeout=10.0)
+        try:
+            rows = conn.execute(
+                f"SELECT body FROM events WHERE type IN ({marks}) AND recorded_at >= ? "
+                "ORDER BY seq",
+                (*types, since),
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"event store {os.fspath(path)}: cannot read: {exc}") from exc
+    return [json.loads(body) for (body,) in rows]

@@ -438,3 +438,30 @@ def test_replay_survives_a_restart(tmp_path, status_service, population, issuer)
         assert second.decisions()[0]["reason"] == "replayed"
     finally:
         second.stop()
+
+
+def test_sd_card_care_only_the_event_store_is_written(tmp_path, status_service, population, issuer):
+    """Many decisions, bad codes among them: the state folder holds the event store and
+    nothing per decision besides; the log stays short."""
+    import logging
+
+    r = Rig(tmp_path, status_service.url).start()
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(handler)
+    try:
+        for i in range(300):
+            r.present(f"garbage {i}".encode() + bytes([i % 256]))
+        r.model.expect_walk(0.05)
+        r.present(green_pass(population, issuer))
+        r.wait(lambda e: e["type"] == "passage")
+        r.decisions(301)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        r.stop()
+    files = sorted(p.name for p in (tmp_path / "state").iterdir())
+    assert files == ["events.sqlite", "events.sqlite-shm", "events.sqlite-wal"] or files == [
+        "events.sqlite"
+    ], files
+    assert len(records) < 10
