@@ -38,3 +38,13 @@ def mosquitto(tmp_path):
 
     with Mosquitto(tmp_path / "broker") as broker:
         yield broker
+
+
+@pytest.fixture
+def observer(mosquitto):
+    """An outside MQTT client watching the test broker (tests/mqtt_support.py)."""
+    from mqtt_support import Observer
+
+    obs = Observer(mosquitto)
+    yield obs
+    obs.close()

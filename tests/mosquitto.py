@@ -3,6 +3,7 @@ a temporary folder, and the means to stop, kill and restart it mid-run."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -28,15 +29,22 @@ class Mosquitto:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.conf = self.folder / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {self.folder}/\n"
-            "autosave_interval 1\n"
-            "max_queued_messages 100000\n"
-            f"log_dest file {self.folder}/mosquitto.log\n" + extra_conf
-        )
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {self.folder}/",
+            "autosave_interval 1",
+            "max_queued_messages 100000",
+            # Small packets at once (a lookup is one each), not held for a delayed ACK.
+            "set_tcp_nodelay true",
+            f"log_dest file {self.folder}/mosquitto.log",
+        ]
+        if os.geteuid() == 0:
+            # As root mosquitto drops to user mosquitto, who cannot write pytest's folders:
+            # persistence across restarts would silently be lost.
+            lines.append("user root")
+        self.conf.write_text("\n".join(lines) + "\n" + extra_conf)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

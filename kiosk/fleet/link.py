@@ -1,0 +1,524 @@
+"""One MQTT 5 connection to the fleet's brokers, with failover, shared by everything fleet-wide.
+
+mqtt.md: the kiosk accepts a list of broker URLs (``mqtt://`` or ``mqtts://``), fails over
+between them, and leaves a Last Will of ``{"online": false}`` retained on its state topic.
+
+Each connection attempt uses a fresh paho client. A message handed to one connection is either
+acknowledged on that connection or forgotten with it: the callers that need delivery (the
+outbox) re-send after a reconnect, so no paho-internal queue outlives its socket and no stale
+message id can be mistaken for a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from kiosk.errors import KioskError
+from kiosk.throttle import LogThrottle
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "ashyq/v1"
+#: The Last Will, and what a clean stop leaves behind too (mqtt.md, State).
+OFFLINE_PAYLOAD = json.dumps({"online": False}, separators=(",", ":")).encode()
+#: A connection that lasted this long was healthy: the next failure starts the back-off afresh.
+_STABLE_S = 10.0
+#: MQTT 5 DISCONNECT reason 0x04: the broker publishes the Will even though we said goodbye.
+_DISCONNECT_WITH_WILL = 4
+_POLL_S = 0.2
+_PAHO_WINDOW = 100
+
+#: A subscription handler: (topic, payload, MQTT 5 properties or None).
+Handler = Callable[[str, bytes, Properties | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUrl:
+    """One entry of the broker list."""
+
+    url: str
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_broker_url(url: str) -> BrokerUrl:
+    """Parse ``mqtt://host[:port]`` (1883) or ``mqtts://host[:port]`` (8883); KioskError else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise KioskError(f"broker URL {url!r}: {exc}") from exc
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise KioskError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+    if not parts.hostname:
+        raise KioskError(f"broker URL {url!r}: no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise KioskError(f"broker URL {url!r}: only scheme, host and port are allowed")
+    tls = parts.scheme == "mqtts"
+    return BrokerUrl(url, parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+def build_ssl_context(
+    *, ca_file: str | None = None, client_cert: str | None = None, client_key: str | None = None
+) -> ssl.SSLContext:
+    """The TLS context for ``mqtts`` brokers: server verified against ``ca_file`` (or the system
+    trust store), host name checked, optional client certificate; KioskError naming the problem.
+    """
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+        if client_cert:
+            ctx.load_cert_chain(client_cert, client_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise KioskError(f"MQTT TLS set-up failed: {exc}") from exc
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class _Connection(paho.Client):
+    """A paho client used for exactly one connection, with its own acknowledgement book."""
+
+    def __init__(self, broker: BrokerUrl, client_id: str) -> None:
+        super().__init__(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=paho.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        self.broker = broker
+        self.up = False
+        self.ended = threading.Event()
+        self.ack_lock = threading.Lock()
+        # mid -> (on_ack, topic); an ack that overtakes its registration lands in ``early``.
+        self.acks: dict[int, tuple[Callable[[], None] | None, str]] = {}
+        self.early: dict[int, bool] = {}
+        self.unacked_subs: set[int] = set()  # SUBSCRIBE mids awaiting their SUBACK
+        # Exceptions from our callbacks are caught by paho and logged, never re-raised.
+        self.suppress_exceptions = True
+
+    def _thread_main(self) -> None:
+        # paho's network thread: whatever escapes it ends this connection, never the daemon.
+        try:
+            super()._thread_main()
+        except Exception as exc:
+            log.warning("MQTT network thread for %s failed: %s", self.broker.url, exc)
+        finally:
+            self.up = False
+            self.ended.set()
+
+
+class MqttLink:
+    """The kiosk's one MQTT 5 connection, kept up in a background thread.
+
+    Brokers are tried in order; on a loss the next one is tried after a back-off (``0.2 s``
+    doubling to ``10 s``). While connected to any but the first, the first is probed every
+    ``failback_s`` and the link returns to it once it accepts connections. Sessions are not
+    kept (session expiry 0): subscriptions are made again on every connect, and callers
+    re-send what was not acknowledged.
+
+    Handlers, acknowledgement callbacks and connect listeners run in paho's network thread:
+    they must be short and must not block on the broker. No payload is ever logged.
+    """
+
+    def __init__(
+        self,
+        *,
+        brokers: list[str],
+        client_id: str,
+        kiosk_id: str,
+        prefix: str = DEFAULT_PREFIX,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        keepalive_s: int = 30,
+        connect_timeout_s: float = 5.0,
+        backoff_min_s: float = 0.2,
+        backoff_max_s: float = 10.0,
+        failback_s: float = 300.0,
+    ) -> None:
+        if not brokers:
+            raise KioskError("MQTT: no broker URL configured")
+        for name, value in (("kiosk id", kiosk_id), ("topic prefix", prefix)):
+            if not value or any(c in value for c in "+#\0"):
+                raise KioskError(f"MQTT {name} {value!r} cannot be part of a topic")
+        self._brokers = [parse_broker_url(url) for url in brokers]
+        self._ssl: ssl.SSLContext | None = None
+        if any(b.tls for b in self._brokers):
+            self._ssl = build_ssl_context(
+                ca_file=ca_file, client_cert=client_cert, client_key=client_key
+            )
+        self.client_id = client_id
+        self.kiosk_id = kiosk_id
+        self.prefix = prefix.rstrip("/")
+        self._username = username
+        self._password = password
+        self._keepalive = keepalive_s
+        self._connect_timeout = connect_timeout_s
+        self._backoff_min = backoff_min_s
+        self._backoff_max = backoff_max_s
+        self._failback_s = failback_s
+        self._lock = threading.RLock()
+        self._conn: _Connection | None = None
+        self._connected = threading.Event()
+        self._subs_cond = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        self._subs: dict[str, tuple[Handler, int]] = {}
+        self._listeners: list[Callable[[], None]] = []
+        self._thread: threading.Thread | None = None
+        self._throttle = LogThrottle(60.0)
+        #: Successful connections so far (for tests and the doctor).
+        self.connects = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start connecting in the background; returns at once."""
+        if self._thread is not None:
+            raise KioskError("MQTT link already started")
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Disconnect (the broker publishes the Will: the kiosk is offline) and end the thread."""
+        self._stopping.set()
+        with self._lock:
+            conn = self._conn
+        if conn is not None:
+            conn.ended.set()  # wakes the supervisor, which says goodbye
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def connected(self) -> bool:
+        """True between a successful CONNACK and the loss of that connection."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait until connected; False if ``timeout`` passed first."""
+        return self._connected.wait(timeout)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until connected with every kept subscription acknowledged by the broker (SUBACK):
+        from then on, messages published by others on those topics reach this kiosk."""
+        end = time.monotonic() + timeout
+        with self._subs_cond:
+            while True:
+                conn = self._conn
+                if conn is not None and conn.up and not conn.unacked_subs:
+                    return True
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._subs_cond.wait(min(remaining, _POLL_S))
+
+    @property
+    def broker(self) -> str | None:
+        """URL of the broker currently connected, or None."""
+        with self._lock:
+            conn = self._conn
+        return conn.broker.url if conn is not None and conn.up else None
+
+    def topic(self, *parts: str) -> str:
+        """``{prefix}/kiosk/{kiosk_id}/parts...``."""
+        return "/".join((self.prefix, "kiosk", self.kiosk_id, *parts))
+
+    def add_connect_listener(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` after every successful connect, once subscriptions are renewed."""
+        with self._lock:
+            self._listeners.append(fn)
+
+    # -- messages -----------------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        properties: Properties | None = None,
+        on_ack: Callable[[], None] | None = None,
+    ) -> bool:
+        """Send one message on the current connection; False (nothing sent) when not connected.
+
+        ``on_ack`` is called once the broker acknowledged a QoS 1 message (PUBACK) on this same
+        connection, normally from paho's network thread. If the connection is lost first it is
+        never called: the caller re-sends after the next connect.
+        """
+        with self._lock:
+            conn = self._conn
+        if conn is None or not conn.up:
+            return False
+        try:
+            info = conn.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        except (ValueError, TypeError) as exc:
+            raise KioskError(f"MQTT publish to {topic}: {exc}") from exc
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        if qos == 0:
+            return True
+        with conn.ack_lock:
+            ok = conn.early.pop(info.mid, None)
+            if ok is None:
+                conn.acks[info.mid] = (on_ack, topic)
+        if ok and on_ack is not None:
+            self._call(on_ack, "acknowledgement callback")
+        return True
+
+    def subscribe(self, topic: str, handler: Handler, qos: int = 1) -> None:
+        """Keep a subscription: made now if connected, and again after every reconnect."""
+        if not topic:
+            raise KioskError("MQTT subscribe: empty topic")
+        with self._lock:
+            self._subs[topic] = (handler, qos)
+            conn = self._conn
+        if conn is not None and conn.up:
+            self._subscribe(conn, topic, qos)
+
+    # -- the connection supervisor ------------------------------------------------------
+
+    def _run(self) -> None:
+        index, delay = 0, self._backoff_min
+        while not self._stopping.is_set():
+            try:
+                lasted, failback = self._session(index)
+            except Exception as exc:  # a bug here must not end the link for good
+                log.warning("MQTT link: unexpected %s: %s", type(exc).__name__, exc)
+                lasted, failback = None, False
+            if self._stopping.is_set():
+                break
+            if failback:
+                index, delay = 0, self._backoff_min
+                continue
+            if lasted is not None and lasted >= _STABLE_S:
+                delay = self._backoff_min
+            index = (index + 1) % len(self._brokers)
+            if self._stopping.wait(delay):
+                break
+            delay = min(delay * 2, self._backoff_max)
+
+    def _session(self, index: int) -> tuple[float | None, bool]:
+        """One connection to ``brokers[index]``: (seconds it was up or None, failback wanted)."""
+        broker = self._brokers[index]
+        conn = self._new_connection(broker)
+        try:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 0
+            conn.connect(
+                broker.host, broker.port, self._keepalive, clean_start=True, properties=props
+            )
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self._warn(broker.url, "cannot reach MQTT broker %s: %s", broker.url, exc)
+            return None, False
+        _no_delay(conn.socket())
+        with self._lock:
+            self._conn = conn
+        conn.loop_start()
+        started = time.monotonic()
+        up_since: float | None = None
+        next_probe = started + self._failback_s
+        failback = False
+        try:
+            while not self._stopping.is_set() and not conn.ended.wait(_POLL_S):
+                now = time.monotonic()
+                if up_since is None:
+                    if conn.up:
+                        up_since = now
+                    elif now - started > self._connect_timeout:
+                        self._warn(broker.url, "MQTT broker %s did not answer CONNECT", broker.url)
+                        break
+                if index and up_since is not None and now >= next_probe:
+                    next_probe = now + self._failback_s
+                    if _reachable(self._brokers[0], timeout=min(1.0, self._connect_timeout)):
+                        log.info("first MQTT broker is back; leaving %s", broker.url)
+                        failback = True
+                        break
+        finally:
+            self._end(conn)
+        lasted = None if up_since is None else time.monotonic() - up_since
+        if lasted is not None and not self._stopping.is_set() and not failback:
+            log.warning("lost MQTT broker %s after %.1f s", broker.url, lasted)
+        return lasted, failback
+
+    def _new_connection(self, broker: BrokerUrl) -> _Connection:
+        conn = _Connection(broker, self.client_id)
+        conn.connect_timeout = self._connect_timeout
+        if self._username is not None:
+            conn.username_pw_set(self._username, self._password)
+        if broker.tls:
+            assert self._ssl is not None
+            conn.tls_set_context(self._ssl)
+        conn.will_set(self.topic("state"), OFFLINE_PAYLOAD, qos=1, retain=True)
+        conn.on_connect = self._on_connect
+        conn.on_disconnect = self._on_disconnect
+        conn.on_message = self._on_message
+        conn.on_publish = self._on_publish
+        conn.on_subscribe = self._on_subscribe
+        return conn
+
+    def _end(self, conn: _Connection) -> None:
+        """Close ``conn``: on stop with the Will (the kiosk is offline), else plainly."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+            self._connected.clear()
+        conn.up = False
+        try:
+            if self._stopping.is_set():
+                conn.disconnect(
+                    reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=_DISCONNECT_WITH_WILL)
+                )
+            else:
+                conn.disconnect()
+            conn.loop_stop()
+        except Exception as exc:  # closing a broken socket: nothing left to save
+            log.debug("closing MQTT connection: %s", type(exc).__name__)
+
+    # -- paho callbacks (network thread) ------------------------------------------------
+
+    def _on_connect(
+        self, client: Any, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        conn: _Connection = client
+        if reason.is_failure:
+            self._warn(
+                conn.broker.url,
+                "MQTT broker %s refused the connection: %s",
+                conn.broker.url,
+                reason,
+            )
+            return
+        with self._lock:
+            if self._conn is not conn or self._stopping.is_set():
+                return
+            listeners = list(self._listeners)
+            conn.up = True
+            self.connects += 1
+            # Subscriptions first (under the lock, so wait_subscribed() sees them pending): a
+            # request published after wait_connected() finds them in place at the broker.
+            for topic, (_handler, qos) in self._subs.items():
+                self._subscribe(conn, topic, qos)
+        self._connected.set()
+        log.info("connected to MQTT broker %s", conn.broker.url)
+        for fn in listeners:
+            self._call(fn, "connect listener")
+
+    def _on_disconnect(
+        self, client: Any, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        conn: _Connection = client
+        conn.up = False
+        with self._lock:
+            if self._conn is conn:
+                self._connected.clear()
+        conn.ended.set()
+        log.debug("MQTT connection to %s closed: %s", conn.broker.url, reason)
+
+    def _on_publish(
+        self, client: Any, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
+    ) -> None:
+        conn: _Connection = client
+        ok = not reason.is_failure
+        with conn.ack_lock:
+            entry = conn.acks.pop(mid, None)
+            if entry is None:
+                conn.early[mid] = ok
+                return
+        on_ack, topic = entry
+        if not ok:
+            # The message stays unacknowledged; the outbox keeps it until a later connection.
+            self._warn("refused:" + topic, "MQTT broker refused a message on %s: %s", topic, reason)
+            return
+        if on_ack is not None:
+            self._call(on_ack, "acknowledgement callback")
+
+    def _on_subscribe(
+        self, client: Any, _userdata: Any, mid: int, reasons: list[ReasonCode], _props: Any
+    ) -> None:
+        conn: _Connection = client
+        for reason in reasons:
+            if reason.is_failure:
+                self._warn("suback", "MQTT broker refused a subscription: %s", reason)
+        with self._subs_cond:
+            conn.unacked_subs.discard(mid)
+            self._subs_cond.notify_all()
+
+    def _on_message(self, client: Any, _userdata: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            log.debug("dropped an MQTT message whose topic is not UTF-8")
+            return
+        with self._lock:
+            handlers = [h for f, (h, _q) in self._subs.items() if paho.topic_matches_sub(f, topic)]
+        props = getattr(msg, "properties", None)
+        for handler in handlers:
+            try:
+                handler(topic, msg.payload, props)
+            except Exception as exc:
+                # Only the type: an exception's text may quote the payload.
+                self._warn(
+                    "handler:" + topic, "handler for %s failed: %s", topic, type(exc).__name__
+                )
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _subscribe(self, conn: _Connection, topic: str, qos: int) -> None:
+        # Held across the call so that a fast SUBACK cannot arrive before its mid is noted.
+        with self._lock:
+            try:
+                rc, mid = conn.subscribe(topic, qos=qos)
+            except ValueError as exc:
+                raise KioskError(f"MQTT subscribe to {topic}: {exc}") from exc
+            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+                conn.unacked_subs.add(mid)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.debug("subscribe to %s deferred to the next connect: %s", topic, rc)
+
+    def _call(self, fn: Callable[[], None], what: str) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            # Only the type: the text of an exception may quote a payload.
+            self._warn(what, "MQTT %s failed: %s", what, type(exc).__name__)
+
+    def _warn(self, key: str, msg: str, *args: object) -> None:
+        ok, held = self._throttle.allow(key)
+        if ok:
+            suffix = f" ({held} more like it)" if held else ""
+            log.warning(msg + suffix, *args)
+
+
+def _no_delay(sock: Any) -> None:
+    """Send small packets at once. With Nagle's algorithm a status request or response waits
+    for the previous packet's delayed ACK (about 40 ms per hop; benchmarks/bench_mqtt.py)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError) as exc:
+        log.debug("TCP_NODELAY not set: %s", exc)
+
+
+def _reachable(broker: BrokerUrl, *, timeout: float) -> bool:
+    """Whether the broker accepts TCP connections (a cheap probe before failing back)."""
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=timeout):
+            return True
+    except OSError:
+        return False

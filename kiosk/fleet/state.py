@@ -1,0 +1,77 @@
+"""The kiosk's retained state on ``{prefix}/kiosk/{kiosk_id}/state`` (mqtt.md, State).
+
+Published retained, QoS 1, on every connect (it replaces the Last Will's ``{"online": false}``)
+and whenever the controller's state changes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from kiosk.errors import KioskError
+from kiosk.fleet.link import MqttLink
+
+log = logging.getLogger(__name__)
+
+#: The fields of mqtt.md's state, in its order; anything else a caller passes is left out.
+STATE_FIELDS = ("online", "mode", "version", "since", "occupancy")
+
+
+class StatePublisher:
+    """Keeps the latest state and publishes it retained: now if connected, else on connect.
+
+    ``initial`` is the state to announce before the controller reports a change (the daemon
+    passes ``controller.state()``).
+    """
+
+    def __init__(self, link: MqttLink, *, initial: Mapping[str, Any] | None = None) -> None:
+        self._link = link
+        self._topic = link.topic("state")
+        self._lock = threading.Lock()
+        self._payload: bytes | None = None
+        if initial is not None:
+            self._payload = _encode(initial)
+        link.add_connect_listener(self._republish)
+
+    def publish_state(self, state: Mapping[str, Any]) -> bool:
+        """Remember ``state`` and publish it; False if not connected (it goes out on connect).
+
+        Safe from any thread (the controller calls it through ``on_state``).
+        """
+        payload = _encode(state)
+        # Held while sending: a reconnect's re-publish cannot overtake a newer state.
+        with self._lock:
+            self._payload = payload
+            return self._send(payload)
+
+    @property
+    def payload(self) -> bytes | None:
+        """The last state, as published (compact JSON), or None before the first."""
+        with self._lock:
+            return self._payload
+
+    def _republish(self) -> None:
+        with self._lock:
+            if self._payload is not None:
+                self._send(self._payload)
+
+    def _send(self, payload: bytes) -> bool:
+        try:
+            return self._link.publish(self._topic, payload, qos=1, retain=True)
+        except KioskError as exc:
+            log.warning("cannot publish the kiosk state: %s", exc)
+            return False
+
+
+def _encode(state: Mapping[str, Any]) -> bytes:
+    """The state document: ``online`` always true (the Will says false), mqtt.md's fields only."""
+    doc = {key: state.get(key) for key in STATE_FIELDS}
+    doc["online"] = True
+    try:
+        return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise KioskError(f"kiosk state is not JSON-serialisable: {exc}") from exc
