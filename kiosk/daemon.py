@@ -15,16 +15,25 @@ from kiosk.clockguard import HWM_FILE, ClockGuard, kernel_clock_synchronised
 from kiosk.config import Config, load_config
 from kiosk.controller import GateController, GateTiming
 from kiosk.core import EVENTS_DB, Core, build_core
+from kiosk.fleet.commands import CommandReceiver
+from kiosk.fleet.link import MqttLink
+from kiosk.fleet.outbox import Outbox
+from kiosk.fleet.state import StatePublisher
+from kiosk.jwks import KeySet
 from kiosk.liveness import Liveness
 from kiosk.notify import Notifier, WatchdogPinger
 from kiosk.policy import PolicyHolder, VenuePolicy
+from kiosk.replay import ReplayStore
 from kiosk.status.http import HttpStatusClient
+from kiosk.status.mqtt import MqttStatusClient
 from kiosk.store import EventStore
 from kiosk.wiring import Hardware, SimHardware, build_hardware
 
 log = logging.getLogger(__name__)
 
 KEY_REFRESH_S = 3600.0
+LINK_WAIT_S = 3.0  # READY waits this long for the broker, then the kiosk decides offline
+COMMANDS_DB = "commands.sqlite"  # executed command jtis: rare, so written at once
 HOUSEKEEPING_S = 30.0
 PASSBACK_KEEP_S = 86_400.0  # a day: longer than any anti-passback window in use
 HWM_SAVE_S = 600.0  # the SD card is written rarely; a restart loses at most this much
@@ -58,23 +67,36 @@ class Daemon:
         self._watchdog = WatchdogPinger(self.notifier, alive=self._alive)
         self._ready_sent = False
         self._link_status = "status service not tried"
+        self._on_event = on_event
         try:
+            self.link = build_link(cfg) if cfg.mqtt.enabled else None
+            lookup = (
+                MqttStatusClient(self.link) if self.link and cfg.status.backend == "mqtt" else None
+            )
             self.core: Core = build_core(
-                cfg, clock=self.clock, persistent=True, clock_trusted=self.clock_guard.trusted
+                cfg,
+                clock=self.clock,
+                persistent=True,
+                lookup=lookup,
+                clock_trusted=self.clock_guard.trusted,
             )
             self.store = EventStore(
                 cfg.state_dir / EVENTS_DB,
                 kiosk_id=cfg.kiosk.id,
                 venue_id=cfg.kiosk.venue_id,
                 clock=self.clock,
+                max_events=cfg.mqtt.max_events,
             )
         except BaseException:
             self.hardware.close()
             raise
+        self.outbox = (
+            Outbox(self.store, self.link, retention_s=cfg.mqtt.retention_s) if self.link else None
+        )
         self._stopped = threading.Event()
         self.controller = GateController(
             checker=self.core.checker,
-            record=self.store.record,
+            record=self._record,
             turnstile=self.hardware.turnstile,
             indicator=self.hardware.indicator,
             sounder=self.hardware.sounder,
@@ -86,9 +108,44 @@ class Daemon:
             reload_policy=self._reload_policy,
             heartbeat=self._heartbeat,
             on_event=on_event,
+            on_state=self._publish_state,
             occupancy=_last_occupancy(self.store),
             version=__version__,
         )
+        self.state_pub: StatePublisher | None = None
+        self.commands: CommandReceiver | None = None
+        if self.link is not None:
+            self.state_pub = StatePublisher(self.link, initial=self.controller.state())
+            self._command_replay = ReplayStore(cfg.state_dir / COMMANDS_DB, clock=self.clock)
+            operator_keys = _operator_keys(cfg)
+            self.commands = CommandReceiver(
+                self.link,
+                venue_id=cfg.kiosk.venue_id,
+                operator_keys=lambda: operator_keys,
+                replay=self._command_replay,
+                execute=self.controller.emit,
+                record=self._record_and_tell,
+                clock=self.clock,
+                leeway_s=cfg.kiosk.leeway_s,
+            )
+
+    def _record(self, type_: str, **fields: Any) -> dict[str, Any]:
+        """Commit to the store first; then the outbox may send it (mqtt.md: local first)."""
+        event = self.store.record(type_, **fields)
+        if self.outbox is not None:
+            self.outbox.wake()
+        return event
+
+    def _record_and_tell(self, type_: str, **fields: Any) -> dict[str, Any]:
+        # Records made outside the controller (refused remote commands) are shown too.
+        event = self._record(type_, **fields)
+        if self._on_event is not None:
+            self._on_event(event)
+        return event
+
+    def _publish_state(self, state: dict[str, Any]) -> None:
+        if self.state_pub is not None:
+            self.state_pub.publish_state(state)
 
     def _reload_policy(self) -> VenuePolicy:
         return load_config(self.cfg.path).policy
@@ -118,6 +175,10 @@ class Daemon:
         try:
             for device in self.hardware.inputs:
                 device.start(self.controller.emit)
+            if self.link is not None:
+                self.link.start()
+                assert self.outbox is not None
+                self.outbox.start()
             self._try_status_link()
             housekeeping.start()
             self.controller.run()  # sends READY on its first turn
@@ -125,10 +186,20 @@ class Daemon:
             self.notifier.stopping()
             self._stopped.set()
             self.hardware.close()  # releases the relay first
+            self._stop_link()
             self.clock_guard.save()
             self.store.close()
             self.core.close()
             log.info("kiosk stopped; relay released")
+
+    def _stop_link(self) -> None:
+        if self.link is None:
+            return
+        assert self.outbox is not None
+        self.outbox.flush(1.0)  # what can go out in a second goes; the rest waits in the store
+        self.outbox.stop()
+        self.link.stop()  # publishes the offline state (the Will)
+        self._command_replay.close()
 
     def _try_status_link(self) -> None:
         """Fetch the pass keys once before READY: the link is up, or known to be down."""
@@ -140,8 +211,16 @@ class Daemon:
                 False: "status service unreachable, offline rules apply",
                 None: "status service configured",
             }[ok]
+        elif isinstance(lookup, MqttStatusClient):
+            assert self.link is not None
+            up = self.link.wait_connected(LINK_WAIT_S)
+            self._link_status = (
+                "broker connected" if up else "broker unreachable, offline rules apply"
+            )
         elif lookup is None:
             self._link_status = "no status service configured"
+        if self.link is not None and not isinstance(lookup, MqttStatusClient):
+            self.link.wait_connected(LINK_WAIT_S)
         if self.clock_guard.problem():
             self._link_status += "; clock not trusted"
 
@@ -186,3 +265,28 @@ def _last_occupancy(store: EventStore) -> int:
         if isinstance(event.get("occupancy"), int):
             return event["occupancy"]
     return 0
+
+
+def build_link(cfg: Config) -> MqttLink:
+    """The fleet link from the [mqtt] section."""
+    m = cfg.mqtt
+    return MqttLink(
+        brokers=m.brokers,
+        client_id=m.client_id or f"kiosk-{cfg.kiosk.id}",
+        kiosk_id=cfg.kiosk.id,
+        prefix=m.prefix,
+        username=m.username,
+        password=cfg.mqtt_password,
+        ca_file=m.ca_file,
+        client_cert=m.client_cert,
+        client_key=m.client_key,
+        keepalive_s=m.keepalive_s,
+    )
+
+
+def _operator_keys(cfg: Config) -> KeySet:
+    """The operator key set; without one every remote command is refused (untrusted_key)."""
+    if not cfg.operators.keys_file:
+        log.warning("no [operators] keys_file: remote commands will all be refused")
+        return KeySet({}, source="none")
+    return KeySet.load(cfg.operators.keys_file)

@@ -43,6 +43,7 @@ class Config:
     policy: VenuePolicy
     venue_secret: bytes = field(repr=False)
     token: str | None = field(repr=False, default=None)
+    mqtt_password: str | None = field(repr=False, default=None)
 
     def __getattr__(self, name: str) -> Section:
         try:
@@ -103,11 +104,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     _cross_checks(sections, problems)
     secret = _venue_secret(sections["kiosk"], problems)
     token = _token(sections["status"], problems)
+    mqtt_password = _mqtt_password(sections["mqtt"], problems)
     policy = _policy(raw.get("policy", {}), sections["policy"], problems, base)
     if problems.items:
         raise ConfigError(problems.items)
     assert policy is not None
-    return Config(path, sections, policy, secret, token)
+    return Config(path, sections, policy, secret, token, mqtt_password)
 
 
 def _near(name: str, known: Any) -> str:
@@ -190,6 +192,13 @@ def _cross_checks(s: dict[str, Section], problems: _Problems) -> None:
             problems.add("[status] url", "is required when backend is 'http'")
         elif not url.startswith(("http://", "https://")):
             problems.add("[status] url", f"{url!r} must start with http:// or https://")
+    if status["backend"] == "mqtt" and not s["mqtt"]["enabled"]:
+        problems.add("[status] backend", "'mqtt' needs [mqtt] enabled = true")
+    for url in s["mqtt"]["brokers"] or []:
+        if not url.startswith(("mqtt://", "mqtts://")):
+            problems.add("[mqtt] brokers", f"{url!r} must start with mqtt:// or mqtts://")
+    if s["mqtt"]["enabled"] and not s["mqtt"]["brokers"]:
+        problems.add("[mqtt] brokers", "name at least one broker when [mqtt] is enabled")
     if bool(status["client_cert"]) != bool(status["client_key"]) and status["client_key"]:
         problems.add("[status] client_cert", "is required when client_key is set")
     gpio = s["gpio"]
@@ -234,6 +243,14 @@ def _token(status: Section, problems: _Problems) -> str | None:
     if status["token_file"]:
         return _read_secret(status["token_file"], "[status] token_file", problems)
     return status["token"]
+
+
+def _mqtt_password(mqtt: Section, problems: _Problems) -> str | None:
+    if mqtt["password"] and mqtt["password_file"]:
+        problems.add("[mqtt] password", "give password or password_file, not both")
+    if mqtt["password_file"]:
+        return _read_secret(mqtt["password_file"], "[mqtt] password_file", problems)
+    return mqtt["password"]
 
 
 def _read_secret(path: str, where: str, problems: _Problems) -> str | None:
