@@ -48,7 +48,8 @@ class _Timex(ctypes.Structure):
         ("errcnt", ctypes.c_long),
         ("stbcnt", ctypes.c_long),
         ("tai", ctypes.c_int),
-        ("_reserved", ctypes.c_int * 11),
+        # The kernel reserves eleven ints; more room guards against a larger C library struct.
+        ("_reserved", ctypes.c_int * 32),
     ]
 
 
@@ -63,15 +64,23 @@ def kernel_clock_synchronised() -> bool | None:
     """
     if (TIMESYNCD_RUN / "synchronized").exists():
         return True
+    synced, _ = kernel_clock_state()
+    if synced is None and TIMESYNCD_RUN.is_dir():
+        return False  # not allowed to ask the kernel, and timesyncd has not synchronised
+    return synced
+
+
+def kernel_clock_state() -> tuple[bool | None, float | None]:
+    """adjtimex(2) with no changes: (synchronised, maximum error in ms), None where unknown."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        state = libc.adjtimex(ctypes.byref(_Timex()))
+        timex = _Timex()
+        state = libc.adjtimex(ctypes.byref(timex))
     except (OSError, AttributeError):
-        return None
+        return None, None  # not Linux
     if state < 0:
-        # Not allowed to ask: timesyncd running but not yet synchronised says no.
-        return False if TIMESYNCD_RUN.is_dir() else None
-    return state != _TIME_ERROR
+        return None, None  # forbidden (ProtectClock) or failed
+    return state != _TIME_ERROR, timex.maxerror / 1000.0
 
 
 class ClockGuard:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import grp
 import json
 import os
@@ -17,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kiosk.clockguard import kernel_clock_state
 from kiosk.config import Config
 from kiosk.core import EVENTS_DB, LAST_GOOD_KEYS
 from kiosk.doctor.report import Check, age_text, size_text
@@ -267,36 +266,6 @@ def check_state_dir(cfg: Config) -> Check:
 # -- the clock -----------------------------------------------------------------------------
 
 
-class _Timex(ctypes.Structure):
-    # struct timex of adjtimex(2) in the C library's default ABI (long = the word size).
-    _fields_ = [
-        ("modes", ctypes.c_uint),
-        ("offset", ctypes.c_long),
-        ("freq", ctypes.c_long),
-        ("maxerror", ctypes.c_long),
-        ("esterror", ctypes.c_long),
-        ("status", ctypes.c_int),
-        ("constant", ctypes.c_long),
-        ("precision", ctypes.c_long),
-        ("tolerance", ctypes.c_long),
-        ("time_sec", ctypes.c_long),
-        ("time_usec", ctypes.c_long),
-        ("tick", ctypes.c_long),
-        ("ppsfreq", ctypes.c_long),
-        ("jitter", ctypes.c_long),
-        ("shift", ctypes.c_int),
-        ("stabil", ctypes.c_long),
-        ("jitcnt", ctypes.c_long),
-        ("calcnt", ctypes.c_long),
-        ("errcnt", ctypes.c_long),
-        ("stbcnt", ctypes.c_long),
-        ("tai", ctypes.c_int),
-        # The kernel reserves eleven ints here; more room costs nothing and guards against
-        # a C library whose struct is larger than this one.
-        ("_reserved", ctypes.c_int * 32),
-    ]
-
-
 @dataclass(frozen=True)
 class ClockSync:
     """The kernel's view of its clock: ``synced`` None when it could not be asked."""
@@ -307,16 +276,8 @@ class ClockSync:
 
 def kernel_clock_sync() -> ClockSync:
     """Ask the kernel (adjtimex with no changes) whether NTP keeps its clock synchronised."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        adjtimex = libc.adjtimex
-    except (OSError, AttributeError):
-        return ClockSync(None)  # not Linux
-    tx = _Timex()  # modes = 0: read only, needs no privilege
-    state = adjtimex(ctypes.byref(tx))
-    if state < 0:
-        return ClockSync(None)
-    return ClockSync(state != _TIME_ERROR, tx.maxerror / 1000.0)
+    synced, max_error_ms = kernel_clock_state()
+    return ClockSync(synced, max_error_ms)
 
 
 def _utc(t: float) -> str:
