@@ -38,7 +38,6 @@ SERVICE_USER = "ashyq-kiosk"
 CLOCK_HWM = "clock.hwm"
 """File in the state folder holding the latest wall time (epoch seconds) the kiosk has seen."""
 
-_TIME_ERROR = 5  # adjtimex(2): the kernel clock is not synchronised
 _SYNC_FIX = "enable systemd-timesyncd / check network (timedatectl shows the sync state)"
 _MAX_KIDS_SHOWN = 6
 
