@@ -1,5 +1,5 @@
 """Technician commands of the simulated world: ``status-service``, ``status-responder``,
-``mint`` and ``sign-command``.
+``mint``, ``sign-command`` and ``fleet``.
 
 ``register(subparsers)`` adds them to a parent argparse command (the kiosk CLI); each sets
 ``func``, which takes the parsed arguments and returns the exit status.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simulators import mqtt_responder, status_service
+from simulators import fleet, mqtt_responder, status_service
 from simulators.command_signer import (
     COMMANDS,
     MAX_VALID_S,
@@ -117,6 +117,17 @@ def register(subparsers: Any) -> None:
         "--timeout-s", type=float, default=RESULT_TIMEOUT_S, help="wait this long for the result"
     )
     sign.set_defaults(func=run_sign_command)
+
+    fleet_parser = subparsers.add_parser(
+        "fleet",
+        help="simulate many kiosks on one broker and report throughput, latency and loss",
+        description=(
+            "Run simulated kiosks (the kiosk's own MQTT code, no camera) against one broker "
+            "and one status responder; exit 1 if any event was lost."
+        ),
+    )
+    fleet.add_arguments(fleet_parser)
+    fleet_parser.set_defaults(func=fleet.run_command)
 
 
 def run_status_service(args: argparse.Namespace) -> int:
