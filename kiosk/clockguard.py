@@ -117,9 +117,14 @@ class ClockGuard:
     def problem(self) -> str | None:
         """Why the clock cannot be trusted now, or None."""
         now = self._clock.time()
+        synchronised = self._synchronised()
+        if synchronised and now < self._hwm - self._leeway:
+            # NTP says this is the time: the mark was saved from a clock running ahead.
+            log.warning("the clock is synchronised and behind the saved mark: mark reset")
+            self._hwm = now
         if self._hwm and now < self._hwm - self._leeway:
             problem: str | None = f"the clock went back {self._hwm - now:.0f} s"
-        elif self._synchronised() is False:
+        elif synchronised is False:
             problem = "the clock was never synchronised (no NTP)"
         else:
             problem = None

@@ -106,6 +106,9 @@ class GateController:
         on_state: Callable[[dict[str, Any]], None] | None = None,
         occupancy: int = 0,
         version: str = "",
+        lockdown: bool = False,
+        latched: bool = False,
+        lookup_timeout_s: float = 2.0,
     ) -> None:
         self._checker = checker
         self._record_fn = record
@@ -136,8 +139,10 @@ class GateController:
         self._admission: Admission | None = None
         self._tickets = 0
         self._fire_open = False
-        self._latched = False
-        self._lockdown = False
+        # Restored from the record: a restart neither ends a lockdown nor an emergency.
+        self._latched = latched
+        self._lockdown = lockdown
+        self._lookup_timeout_s = lookup_timeout_s
         self._closed = False
         self._offline = False
         self._mode = Mode.NORMAL
@@ -188,6 +193,7 @@ class GateController:
                 except queue.Empty:
                     event = None
                 if isinstance(event, Stop):
+                    self._guarded(self._drain_for_stop)
                     break
                 if event is not None:
                     self._guarded(self._handle, event)
@@ -220,6 +226,19 @@ class GateController:
         except Exception as exc:
             self._log_error(getattr(fn, "__qualname__", "indicator"), exc)
 
+    def _drain_for_stop(self) -> None:
+        """Before stopping: what already happened is still handled and recorded (a passage,
+        a command, a lookup's answer); codes not yet decided are left (shown again later)."""
+        while True:
+            try:
+                event = self._queue.get_nowait()[2]
+            except queue.Empty:
+                break
+            if not isinstance(event, CodeRead | Stop):
+                self._guarded(self._handle, event)
+        if self._admission is not None:
+            self._annul("stop")
+
     def _start(self) -> None:
         self._turnstile.release()
         self._update_mode("start")
@@ -238,6 +257,7 @@ class GateController:
         elif isinstance(event, ExitSensed):
             self.occupancy = max(0, self.occupancy - 1)
             self._record("passage", direction="exit", subject=None, occupancy=self.occupancy)
+            self._state_changed()
         elif isinstance(event, FireAlarmInput):
             self._on_fire_input(event.open)
         elif isinstance(event, Command):
@@ -285,9 +305,18 @@ class GateController:
             self.emit(LookupDone(ticket, result))
 
         self._lookups.submit(work)
+        # The transport keeps its own deadline; this one is for a transport that does not
+        # (a DNS lookup hanging): the person still gets a decision, the gate goes on.
+        self._timers.set(
+            f"lookup:{ticket}", self._clock.monotonic() + self._lookup_timeout_s, ticket
+        )
 
     def _on_lookup_done(self, done: LookupDone) -> None:
-        pending, code = self._pending.pop(done.ticket)
+        entry = self._pending.pop(done.ticket, None)
+        if entry is None:
+            return  # already decided when its lookup overran
+        self._timers.cancel(f"lookup:{done.ticket}")
+        pending, code = entry
         policy = self._policy.current(self._clock.time())
         try:
             checked = self._checker.finish(
@@ -403,6 +432,7 @@ class GateController:
                     else {}
                 ),
             )
+            self._state_changed()
             self._next_waiting()
         elif self._mode is Mode.EMERGENCY:
             self._record("passage", direction="entry", subject=None, cause="emergency")
@@ -416,6 +446,10 @@ class GateController:
                 # Annulled: the pass may be shown again, the occupancy does not change.
                 self._annul(self._admission.cause)
                 self._next_waiting()
+        elif name.startswith("lookup:"):
+            if token in self._pending:
+                log.error("status lookup overran its deadline; the offline rule decides")
+                self._on_lookup_done(LookupDone(token, LookupResult.no_answer("overran")))
         elif name == "relock":
             if self._mode is not Mode.EMERGENCY and self._admission is None:
                 self._relock()
@@ -499,9 +533,10 @@ class GateController:
         if self._admission is not None and mode is not Mode.NORMAL:
             self._annul(mode.value)
         self._apply_mode_outputs()
-        self._record("mode", mode=mode.value, previous=previous.value, cause=cause)
-        if self._on_state is not None:
-            self._on_state(self.state())
+        self._record(
+            "mode", mode=mode.value, previous=previous.value, cause=cause, occupancy=self.occupancy
+        )
+        self._state_changed()
         if drain:
             self._next_waiting()
 
@@ -546,6 +581,11 @@ class GateController:
             log.warning("%s: unavailable (%s)", status.device, status.detail)
 
     # -- records ----------------------------------------------------------------------
+
+    def _state_changed(self) -> None:
+        """mqtt.md: the retained state is republished on every change (mode, occupancy)."""
+        if self._on_state is not None:
+            self._quietly(self._on_state, self.state())
 
     def _record(self, type_: str, **fields: Any) -> None:
         try:

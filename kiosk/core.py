@@ -16,7 +16,7 @@ from kiosk.checker import Checker
 from kiosk.clock import Clock
 from kiosk.config import Config
 from kiosk.credentials import CredentialParser
-from kiosk.errors import KioskError
+from kiosk.errors import ConfigError, KioskError
 from kiosk.jwks import KeySet, save_last_good
 from kiosk.memory import seed_gate_memory
 from kiosk.passback import PassbackMemory
@@ -66,7 +66,10 @@ class PassKeys:
             log.warning("%s", exc)
             return False
         self._merge(fetched)
-        save_last_good(doc, self._last_good_path)
+        try:
+            save_last_good(doc, self._last_good_path)
+        except OSError as exc:  # a full card: the keys are in use, just not kept for later
+            log.warning("cannot keep the fetched pass keys: %s", exc.strerror)
         log.info("pass keys refreshed: %s", ", ".join(self._current.kids()))
         return True
 
@@ -125,7 +128,12 @@ def build_core(
     state = cfg.state_dir
     if persistent:
         state.mkdir(parents=True, exist_ok=True)
-    keys = PassKeys(KeySet.load(cfg.passes.keys_file), state / LAST_GOOD_KEYS)
+    try:
+        configured = KeySet.load(cfg.passes.keys_file)
+    except KioskError as exc:
+        # A broken key file is a configuration error (exit 78): restarting will not mend it.
+        raise ConfigError([f"{cfg.path}: [passes] keys_file: {exc}"]) from exc
+    keys = PassKeys(configured, state / LAST_GOOD_KEYS)
     replay = ReplayStore(":memory:", clock=clock)
     passback = PassbackMemory(None, clock=clock)
     seed_gate_memory(

@@ -15,6 +15,7 @@ from kiosk.clockguard import HWM_FILE, ClockGuard, kernel_clock_synchronised
 from kiosk.config import Config, load_config
 from kiosk.controller import GateController, GateTiming
 from kiosk.core import EVENTS_DB, Core, build_core
+from kiosk.errors import KioskError
 from kiosk.fleet.commands import CommandReceiver
 from kiosk.fleet.link import MqttLink
 from kiosk.fleet.outbox import Outbox
@@ -32,6 +33,7 @@ from kiosk.wiring import Hardware, SimHardware, build_hardware
 log = logging.getLogger(__name__)
 
 KEY_REFRESH_S = 3600.0
+LOOKUP_MARGIN_S = 1.0  # the controller's own guard beyond the lookup's deadline
 LINK_WAIT_S = 3.0  # READY waits this long for the broker, then the kiosk decides offline
 COMMANDS_DB = "commands.sqlite"  # executed command jtis: rare, so written at once
 HOUSEKEEPING_S = 30.0
@@ -94,6 +96,9 @@ class Daemon:
             Outbox(self.store, self.link, retention_s=cfg.mqtt.retention_s) if self.link else None
         )
         self._stopped = threading.Event()
+        last_mode = self.store.last_mode()
+        if last_mode in ("lockdown", "emergency"):
+            log.warning("restarting in %s, as recorded before the restart", last_mode)
         self.controller = GateController(
             checker=self.core.checker,
             record=self._record,
@@ -111,6 +116,9 @@ class Daemon:
             on_state=self._publish_state,
             occupancy=_last_occupancy(self.store),
             version=__version__,
+            lockdown=last_mode == "lockdown",
+            latched=last_mode == "emergency",
+            lookup_timeout_s=cfg.status.deadline_ms / 1000.0 + LOOKUP_MARGIN_S,
         )
         self.state_pub: StatePublisher | None = None
         self.commands: CommandReceiver | None = None
@@ -185,12 +193,22 @@ class Daemon:
         finally:
             self.notifier.stopping()
             self._stopped.set()
-            self.hardware.close()  # releases the relay first
-            self._stop_link()
-            self.clock_guard.save()
-            self.store.close()
-            self.core.close()
-            log.info("kiosk stopped; relay released")
+            # Each step on its own: one failing must not skip the others.
+            failed: list[str] = []
+            for step in (
+                self.hardware.close,  # releases the relay first
+                self._stop_link,
+                self.clock_guard.save,
+                self.store.close,
+                self.core.close,
+            ):
+                try:
+                    step()
+                except Exception as exc:
+                    failed.append(step.__qualname__)
+                    log.error("shutdown: %s failed: %s", step.__qualname__, exc)
+            released = "Hardware.close" not in failed and self.hardware.turnstile_released
+            log.info("kiosk stopped; %s", "relay released" if released else "RELAY NOT RELEASED")
 
     def _stop_link(self) -> None:
         if self.link is None:
@@ -231,30 +249,44 @@ class Daemon:
         self.controller.emit(Stop())
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT stop the daemon cleanly (relay released first on the way out)."""
+        """SIGTERM and SIGINT stop the daemon cleanly (relay released first on the way out).
+
+        The handler runs on the controller's own thread, possibly inside the queue's lock:
+        it hands the stop to a new thread rather than touch the queue itself.
+        """
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop())
+            signal.signal(sig, lambda *_: threading.Thread(target=self.stop).start())
 
     def _housekeeping(self) -> None:
         """Refresh the pass keys now and then; keep the clock's high-water mark."""
-        lookup = self.core.lookup
-        refresh = self.cfg.passes.refresh_keys and isinstance(lookup, HttpStatusClient)
+        refresh = self.cfg.passes.refresh_keys and isinstance(self.core.lookup, HttpStatusClient)
         next_keys = time.monotonic() + KEY_REFRESH_S
         next_save = time.monotonic() + HWM_SAVE_S
         while not self._stopped.wait(HOUSEKEEPING_S):
-            self.clock_guard.problem()  # moves the mark up, says so when the clock jumps
+            try:
+                self._housekeeping_turn(refresh, next_keys, next_save)
+            except Exception as exc:  # a full disk must not end the housekeeping for good
+                log.error("housekeeping failed: %s", exc)
             now = time.monotonic()
-            if refresh and now >= next_keys:
-                self.core.keys.refresh(lookup)  # type: ignore[arg-type]
+            if now >= next_keys:
                 next_keys = now + KEY_REFRESH_S
             if now >= next_save:
-                self.clock_guard.save()
-                self._prune()
                 next_save = now + HWM_SAVE_S
+
+    def _housekeeping_turn(self, refresh: bool, next_keys: float, next_save: float) -> None:
+        self.clock_guard.problem()  # moves the mark up, says so when the clock jumps
+        now = time.monotonic()
+        if refresh and now >= next_keys:
+            self.core.keys.refresh(self.core.lookup)  # type: ignore[arg-type]
+        if now >= next_save:
+            self.clock_guard.save()
+            self._prune()
 
     def _prune(self) -> None:
         """Forget what can no longer matter: used passes past their time, old passages."""
         self.core.replay.prune()
+        if self.link is not None:
+            self._command_replay.prune()
         window = max(self.cfg.policy.anti_passback_s, PASSBACK_KEEP_S)
         self.core.passback.prune(window)
 
@@ -289,4 +321,9 @@ def _operator_keys(cfg: Config) -> KeySet:
     if not cfg.operators.keys_file:
         log.warning("no [operators] keys_file: remote commands will all be refused")
         return KeySet({}, source="none")
-    return KeySet.load(cfg.operators.keys_file)
+    try:
+        return KeySet.load(cfg.operators.keys_file)
+    except KioskError as exc:
+        # The gate still works; only remote commands cannot be verified (untrusted_key).
+        log.error("operator keys unusable, remote commands will all be refused: %s", exc)
+        return KeySet({}, source="none")

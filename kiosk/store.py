@@ -227,6 +227,18 @@ class EventStore:
 
     # -- reading and delivery ---------------------------------------------------------------
 
+    def last_mode(self) -> str | None:
+        """The mode of the newest ``mode`` event, so a restart keeps a lockdown or an
+        emergency that an operator has not yet ended."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT body FROM events WHERE type = 'mode' ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return None
+        mode = json.loads(row[0]).get("mode")
+        return mode if isinstance(mode, str) else None
+
     def get(self, seq: int) -> dict[str, Any] | None:
         """The event with this ``seq``, or None if it was never recorded or has been pruned."""
         with self._reading() as conn:

@@ -7,6 +7,7 @@ factory, frame source, pseudo-terminal) is simulated.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from kiosk.config import Config
 from kiosk.devices import Indicator, InputDevice, Sounder, Turnstile
 from kiosk.errors import KioskError
 from kiosk.liveness import Liveness
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,10 +41,15 @@ class Hardware:
     inputs: list[InputDevice]
     _close: Callable[[], None]
 
+    turnstile_released: bool = False
+
     def close(self) -> None:
         """Release the relay, then stop the inputs and close the pins."""
-        with contextlib.suppress(Exception):
+        try:
             self.turnstile.release()
+            self.turnstile_released = True
+        except Exception as exc:  # go on closing; the unit's ExecStopPost tries again
+            log.critical("could not release the relay: %s", exc)
         for device in self.inputs:
             with contextlib.suppress(Exception):
                 device.stop()

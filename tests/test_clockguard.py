@@ -20,10 +20,20 @@ def test_high_water_mark_survives_a_restart(tmp_path):
     guard.trusted()
     guard.save()
     clock.set_wall(1_800_000_000 - 3600)  # a Pi without a battery clock, booted with old time
-    again = ClockGuard(tmp_path / "clock.hwm", clock=clock, leeway_s=30, synchronised=lambda: True)
+    sync: list[bool | None] = [None]  # NTP has not answered yet
+    again = ClockGuard(
+        tmp_path / "clock.hwm", clock=clock, leeway_s=30, synchronised=lambda: sync[0]
+    )
     assert again.problem() == "the clock went back 3700 s"
     clock.set_wall(1_800_000_100 - 29)  # within the leeway
     assert again.trusted()
+
+
+def test_ntp_wins_over_a_mark_saved_from_a_clock_running_ahead(tmp_path):
+    (tmp_path / "clock.hwm").write_text("1900000000\n")  # saved by a clock years ahead
+    clock = FakeClock(1_800_000_000)
+    guard = ClockGuard(tmp_path / "clock.hwm", clock=clock, leeway_s=30, synchronised=lambda: True)
+    assert guard.trusted() and guard.high_water_mark == 1_800_000_000
 
 
 def test_never_synchronised(tmp_path, caplog):

@@ -465,3 +465,34 @@ def test_sd_card_care_only_the_event_store_is_written(tmp_path, status_service, 
         "events.sqlite"
     ], files
     assert len(records) < 10
+
+
+def test_a_lookup_that_never_returns_still_ends_in_a_decision(tmp_path, status_service, population):
+    """A transport without a deadline of its own (a hanging DNS lookup, say)."""
+    import threading as _threading
+
+    class Hanging:
+        def __init__(self) -> None:
+            self.release = _threading.Event()
+
+        def lookup(self, subject, *, deadline_s):
+            self.release.wait(30)
+            raise TimeoutError
+
+        def close(self) -> None:
+            self.release.set()
+
+    r = Rig(tmp_path, status_service.url, status={"deadline_ms": 200})
+    hanging = Hanging()
+    r.core.checker._lookup = hanging  # the transport boundary, swapped for a hanging one
+    r.controller._lookup_timeout_s = 0.5
+    try:
+        r.start()
+        r.present(green_iin(population).sub[4:])
+        d = r.decisions()[0]
+        assert (d["decision"], d["reason"]) == ("refer", "backend_unavailable")
+        r.present("still deciding")  # the gate is not stuck behind the hanging lookup
+        assert r.decisions(2)[1]["reason"] == "invalid_payload"
+    finally:
+        hanging.release.set()
+        r.stop()

@@ -94,3 +94,29 @@ def test_relay_stays_released_through_start_and_stop(tmp_path):
         assert world.turnstile.count("relay_free") == 0
     finally:
         world.close()
+
+
+def test_a_lockdown_survives_a_restart(tmp_path):
+    from kiosk.events import Command
+
+    cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock"}))
+    for round_ in range(2):
+        world = World(cfg)
+        try:
+            world.simulate(cfg, state_dir=tmp_path / "state")
+            daemon = Daemon(cfg, sim=world.hardware())
+            runner = threading.Thread(target=daemon.run)
+            runner.start()
+            if round_ == 0:
+                done = threading.Event()
+                daemon.controller.emit(Command("lockdown", done=lambda ok, err, d=done: d.set()))
+                assert done.wait(10)
+            else:
+                deadline = time.monotonic() + 10
+                while daemon.controller.mode != "lockdown" and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert daemon.controller.mode == "lockdown"  # until an operator resumes
+            daemon.stop()
+            runner.join(10)
+        finally:
+            world.close()

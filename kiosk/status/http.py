@@ -105,10 +105,13 @@ class HttpStatusClient:
             return UNKNOWN
         if status in (400, 401, 403, 404):
             # The kiosk is misconfigured (token, URL): retrying will not help, say it loudly.
+            error = parse_error(resp.data)
+            # Only codes the API defines are logged: a server's own text might quote a subject.
+            known = error if error in ("bad_request", "unauthorized", "unknown_subject") else ""
             log.error(
                 "status service refused the kiosk: HTTP %d %s; check [status] url and token",
                 status,
-                parse_error(resp.data) or "",
+                known,
             )
             return LookupResult.no_answer(f"HTTP {status}")
         if status == 429:
