@@ -2,7 +2,7 @@
 
 Each kiosk runs the kiosk's own MQTT code (link, status lookups, event store with FULL sync,
 outbox); the broker and the status responder are processes of their own, so their CPU shows
-apart from the kiosks' (simulators/fleet.py). Prints figures only, never asserts them.
+apart from the kiosks' (simulators/fleet/). Prints figures only, never asserts them.
 
 1. A busy hour: one decision per kiosk every 10 s, with 200 and with 1,000 kiosks.
 2. Saturation: 1,000 kiosks with the rate pushed up step by step until lookups or events no

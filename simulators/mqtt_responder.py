@@ -3,7 +3,7 @@
 A real paho-mqtt client on a real broker: it subscribes to ``{prefix}/status/request`` and
 answers every request on the request's Response Topic with the request's Correlation Data,
 so the kiosk's own MQTT lookup code always runs against the broker. The answers are the
-HTTP service's (``simulators.answers``); faults share its ``Faults``::
+HTTP service's (``simulators.answers``), and so are the faults (``simulators.faults``)::
 
     with MqttStatusResponder(population, broker_url=broker.url) as responder:
         responder.faults.set(latency_ms=300)   # answer later, without holding up others
@@ -31,7 +31,6 @@ import socket
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +45,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from kiosk.errors import KioskError
 from simulators.answers import GARBAGE_BODY, UNAVAILABLE, fault_outcome, status_answer
+from simulators.counters import Counters
+from simulators.faults import Faults
 from simulators.population import Population, PopulationError, default_population_path, load
-from simulators.status_service import Faults
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def _no_delay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
 # --- the responder -----------------------------------------------------------------------
 
 
-class ResponderStats:
+class ResponderStats(Counters):
     """Counters of status requests (thread-safe).
 
     ``requests`` counts every message on the request topic; each is either ``answered``
@@ -143,59 +143,30 @@ class ResponderStats:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests = 0
-        self._answered = 0
-        self._dropped = 0
-        self._by_answer: Counter[str] = Counter()
+        super().__init__("requests", "answered", "dropped", tally="by_answer")
 
     @property
     def requests(self) -> int:
         """Messages received on the request topic."""
-        with self._lock:
-            return self._requests
+        return self.total("requests")
 
     @property
     def answered(self) -> int:
         """Answers published."""
-        with self._lock:
-            return self._answered
+        return self.total("answered")
 
     @property
     def dropped(self) -> int:
         """Requests that will never be answered."""
-        with self._lock:
-            return self._dropped
+        return self.total("dropped")
 
     @property
     def by_answer(self) -> dict[str, int]:
         """Answers published, by kind."""
-        with self._lock:
-            return dict(self._by_answer)
-
-    def snapshot(self) -> dict[str, Any]:
-        """All counters as a JSON-ready dict."""
-        with self._lock:
-            return {
-                "requests": self._requests,
-                "answered": self._answered,
-                "dropped": self._dropped,
-                "by_answer": dict(sorted(self._by_answer.items())),
-            }
-
-    def reset(self) -> None:
-        """All counters back to zero."""
-        with self._lock:
-            self._requests = self._answered = self._dropped = 0
-            self._by_answer.clear()
+        return self.tally()
 
     def _count(self, *, request: bool = False, dropped: int = 0, answer: str = "") -> None:
-        with self._lock:
-            self._requests += request
-            self._dropped += dropped
-            if answer:
-                self._answered += 1
-                self._by_answer[answer] += 1
+        self.add(answer or None, requests=request, dropped=dropped, answered=bool(answer))
 
 
 class _Timers:
