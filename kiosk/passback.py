@@ -11,12 +11,10 @@ import os
 import re
 import sqlite3
 import threading
-from types import TracebackType
-from typing import Self
 
 from kiosk.clock import Clock
 from kiosk.errors import StoreError
-from kiosk.store import StorePath, connect_durable
+from kiosk.store import Closing, StorePath, connect_durable
 
 _PSEUDONYM = re.compile(r"[0-9a-f]{20}")
 
@@ -28,7 +26,7 @@ CREATE TABLE IF NOT EXISTS passages (
 """
 
 
-class PassbackMemory:
+class PassbackMemory(Closing):
     """Last passage time (wall epoch) per subject pseudonym.
 
     With a ``path``, every ``record_passage()`` is written through to SQLite (WAL,
@@ -115,17 +113,6 @@ class PassbackMemory:
                     conn.close()
                 except sqlite3.Error as exc:
                     raise StoreError(f"anti-passback store {self.path}: closing: {exc}") from exc
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _require_open(self) -> None:
         if self._closed:

@@ -11,12 +11,10 @@ import hashlib
 import os
 import sqlite3
 import threading
-from types import TracebackType
-from typing import Self
 
 from kiosk.clock import Clock
 from kiosk.errors import StoreError
-from kiosk.store import StorePath, connect_durable
+from kiosk.store import Closing, StorePath, connect_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS used_jti (
@@ -31,7 +29,7 @@ def jti_key(jti: str) -> str:
     return hashlib.sha256(jti.encode()).hexdigest()[:32]
 
 
-class ReplayStore:
+class ReplayStore(Closing):
     """Durable set of used ``jti``s, each kept until its keep-until wall time (``exp + L``).
 
     SQLite in WAL mode with ``synchronous=FULL``, its own table in the file given by the
@@ -95,17 +93,6 @@ class ReplayStore:
                     conn.close()
                 except sqlite3.Error as exc:
                     raise StoreError(f"replay store {self.path}: closing: {exc}") from exc
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _execute(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
         # Autocommit mode: each single statement is its own durable transaction.

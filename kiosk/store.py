@@ -26,6 +26,25 @@ log = logging.getLogger(__name__)
 
 StorePath = str | os.PathLike[str]
 
+
+class Closing:
+    """``with store:`` closes the store at the end (the stores' shared context manager)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 #: Field names that would carry a raw identity or code. Callers pass keyed pseudonyms only
 #: (DEVELOPERS.md, principle 5); refusing these names catches the mistake at the first test run.
 FORBIDDEN_FIELDS = frozenset({"iin", "passport", "raw", "text", "code"})
@@ -79,7 +98,7 @@ def connect_durable(path: StorePath, *, what: str) -> sqlite3.Connection:
     return conn
 
 
-class EventStore:
+class EventStore(Closing):
     """Durable, ordered store of the kiosk's events (mqtt.md), shared by the controller and the
     MQTT outbox.
 
@@ -334,17 +353,6 @@ class EventStore:
                 raise StoreError(f"event store {self.path}: closing: {exc}") from exc
             finally:
                 self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- internals --------------------------------------------------------------------------
 
