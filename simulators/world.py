@@ -25,17 +25,8 @@ class World:
         self._tmp = tempfile.TemporaryDirectory(prefix="kiosk-world-")
         self.folder = Path(self._tmp.name)
         self.service = StatusService(self.population, token=cfg.token).start()
-        gpio = cfg.gpio
         self.pins = SimPinFactory()
-        self.turnstile = TurnstileModel(
-            self.pins,
-            relay_pin=gpio.relay,
-            passage_pin=gpio.passage_sensor,
-            exit_pin=gpio.exit_sensor,
-            fire_pin=gpio.fire_alarm,
-            relay_active_high=gpio.relay_active_high,
-            fail_safe=cfg.gate.fail_safe,
-        )
+        self.turnstile = TurnstileModel.for_config(self.pins, cfg.gpio, cfg.gate)
         cam = cfg.camera
         self.camera = SimFrameSource(cam.width, cam.height, cam.fps, seed=seed)
         self.scanner = PtyScanner(self.folder)

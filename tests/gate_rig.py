@@ -46,15 +46,7 @@ class Rig:
         )
         gpio = self.cfg.gpio
         self.factory = SimPinFactory()
-        self.model = TurnstileModel(
-            self.factory,
-            relay_pin=gpio.relay,
-            passage_pin=gpio.passage_sensor,
-            exit_pin=gpio.exit_sensor,
-            fire_pin=gpio.fire_alarm,
-            relay_active_high=gpio.relay_active_high,
-            fail_safe=self.cfg.gate.fail_safe,
-        )
+        self.model = TurnstileModel.for_config(self.factory, gpio, self.cfg.gate)
         self.relay_pin = self.factory.sim_pin(gpio.relay)
         self.board = GpioBoard.from_config(gpio, self.cfg.gate, pin_factory=self.factory)
         self.core = build_core(self.cfg, clock=SystemClock(), persistent=True)
