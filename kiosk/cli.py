@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from kiosk import __version__
 from kiosk.clock import Clock, FixedWallClock, SystemClock, parse_time
-from kiosk.config import Config, load_config
+from kiosk.config import load_config
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logs import setup_logging
 from kiosk.reasons import Decision
@@ -25,16 +25,12 @@ def _default_config() -> str:
     return os.environ.get("KIOSK_CONFIG", DEFAULT_CONFIG)
 
 
-def _load(path: str) -> Config:
-    return load_config(path)
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     """`kiosk check`: decide one code without moving or recording anything."""
     from kiosk.core import build_core
 
     text = sys.stdin.buffer.read() if args.text == "-" else os.fsencode(args.text)
-    cfg = _load(args.config)
+    cfg = load_config(args.config)
     clock: Clock = SystemClock()
     if args.at is not None:
         try:
@@ -78,7 +74,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     """`kiosk config check`: validate a file; print it with secrets masked on request."""
-    cfg = _load(args.file)
+    cfg = load_config(args.file)
     if args.show:
         print(json.dumps(cfg.masked(), indent=2, default=str))
     print(
@@ -93,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`kiosk run`: the daemon (logs to standard output, for the journal)."""
     from kiosk.daemon import Daemon
 
-    cfg = _load(args.config)
+    cfg = load_config(args.config)
     setup_logging(cfg.kiosk.log_level, stream=sys.stdout)
     daemon = Daemon(cfg)
     daemon.install_signal_handlers()

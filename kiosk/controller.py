@@ -170,9 +170,7 @@ class GateController:
             "mode": self._mode.value,
             "version": self._version,
             "since": rfc3339_ms(self._since),
-            "occupancy": self.occupancy
-            if self._policy.current(self._clock.time()).capacity
-            else None,
+            "occupancy": self._occupancy_for(self._policy.current(self._clock.time())),
         }
 
     # -- the loop ---------------------------------------------------------------------

@@ -222,6 +222,8 @@ class Daemon:
     def _try_status_link(self) -> None:
         """Fetch the pass keys once before READY: the link is up, or known to be down."""
         lookup = self.core.lookup
+        # The broker carries events and commands whatever asks the status: wait for it once.
+        broker_up = self.link.wait_connected(LINK_WAIT_S) if self.link is not None else False
         if isinstance(lookup, HttpStatusClient):
             ok = self.core.keys.refresh(lookup) if self.cfg.passes.refresh_keys else None
             self._link_status = {
@@ -230,15 +232,11 @@ class Daemon:
                 None: "status service configured",
             }[ok]
         elif isinstance(lookup, MqttStatusClient):
-            assert self.link is not None
-            up = self.link.wait_connected(LINK_WAIT_S)
             self._link_status = (
-                "broker connected" if up else "broker unreachable, offline rules apply"
+                "broker connected" if broker_up else "broker unreachable, offline rules apply"
             )
         elif lookup is None:
             self._link_status = "no status service configured"
-        if self.link is not None and not isinstance(lookup, MqttStatusClient):
-            self.link.wait_connected(LINK_WAIT_S)
         if self.clock_guard.problem():
             self._link_status += "; clock not trusted"
 
