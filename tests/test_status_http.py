@@ -9,7 +9,7 @@ import time
 import pytest
 
 from kiosk.status.answer import Outcome
-from kiosk.status.http import HttpStatusClient, _retry_after_s
+from kiosk.status.http import RETRY_AFTER_MAX_S, HttpStatusClient, retry_after_s
 from support import TOKEN
 
 
@@ -116,7 +116,152 @@ def test_fetch_keys(status_service):
 
 
 def test_retry_after_forms():
-    assert _retry_after_s("3") == 3.0
-    assert _retry_after_s(None) == 1.0
-    assert _retry_after_s("soon") == 1.0
-    assert _retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after_s("3") == 3.0
+    assert retry_after_s(None) == 1.0
+    assert retry_after_s("soon") == 1.0
+    assert retry_after_s("-5") == 1.0
+    assert retry_after_s("1e9") == 1.0
+    assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_retry_after_is_capped_in_both_forms():
+    assert retry_after_s("99999999") == RETRY_AFTER_MAX_S == 60.0
+    now = 1_700_000_000.0
+    assert retry_after_s("Tue, 14 Nov 2023 22:13:30 GMT", now=now) == 10.0
+    assert retry_after_s("Fri, 01 Jan 2100 00:00:00 GMT", now=now) == RETRY_AFTER_MAX_S
+    assert retry_after_s("Tue, 14 Nov 2023 22:13:30 -0000", now=now) == 1.0  # zone unknown
+
+
+class FakeMonotonic:
+    """The breaker's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _client(url, *, clock=None, **kw):
+    return HttpStatusClient(
+        url, token=TOKEN, now=clock or FakeMonotonic(), probe_background=False, **kw
+    )
+
+
+def test_huge_retry_after_holds_the_kiosk_offline_only_up_to_the_cap(status_service, population):
+    status_service.faults.set(status_429=True, retry_after_s=99_999_999)
+    clock = FakeMonotonic()
+    client = _client(status_service.url, clock=clock)
+    assert client.lookup(_green(population), deadline_s=0.5).outcome is Outcome.NO_ANSWER
+    status_service.faults.reset()
+    assert client.breaker is not None and not client.breaker.online
+    clock.t += RETRY_AFTER_MAX_S - 1
+    before = status_service.stats.requests
+    assert client.breaker.tick() is False  # not yet: the service asked for a pause
+    assert client.lookup(_green(population), deadline_s=0.5).outcome is Outcome.NO_ANSWER
+    assert status_service.stats.requests == before
+    clock.t += 2
+    assert client.breaker.tick() is True
+    assert client.lookup(_green(population), deadline_s=0.5).outcome is Outcome.ANSWER
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [
+        ({"down": True}, "connection closed without an answer"),
+        ({"error_rate": 1.0}, "HTTP 503"),
+        ({"status_429": True, "retry_after_s": 5}, "HTTP 429, Retry-After 5 s"),
+        ({"latency_ms": 2000}, "timeout"),
+    ],
+)
+def test_service_down_later_lookups_end_at_once(status_service, population, caplog, fault, cause):
+    status_service.faults.set(**fault)
+    client = _client(status_service.url)
+    sub = _green(population)
+    with caplog.at_level(logging.WARNING):
+        first = client.lookup(sub, deadline_s=0.3)
+        asked = status_service.stats.requests
+        later = [client.lookup(sub, deadline_s=0.3) for _ in range(5)]
+    assert first.outcome is Outcome.NO_ANSWER and first.detail == cause
+    assert all(r.outcome is Outcome.NO_ANSWER for r in later)
+    assert {r.detail for r in later} == {"status service down"}
+    assert status_service.stats.requests == asked  # no network round-trip while down
+    lines = [r.getMessage() for r in caplog.records if "status service" in r.getMessage()]
+    assert lines == [f"status service unreachable ({cause}); deciding offline"]
+    assert sub.split(":")[-1] not in caplog.text
+    client.close()
+
+
+def test_refused_connection_opens_the_breaker(caplog):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = _client(f"http://127.0.0.1:{port}")
+    with caplog.at_level(logging.WARNING):
+        first = client.lookup("iin:921029350851", deadline_s=0.2)
+        second = client.lookup("iin:921029350851", deadline_s=0.2)
+    assert first.detail == "connection refused"
+    assert second.detail == "status service down"  # decided without trying to connect
+    assert "status service unreachable (connection refused); deciding offline" in caplog.text
+    assert "921029350851" not in caplog.text
+    client.close()
+
+
+def test_background_probe_brings_the_kiosk_back_online(status_service, population, caplog):
+    """The real probe thread: waited for by condition (generous), never by a timed assert."""
+    status_service.faults.set(down=True)
+    client = HttpStatusClient(status_service.url, token=TOKEN)
+    sub = _green(population)
+    with caplog.at_level(logging.INFO):
+        assert client.lookup(sub, deadline_s=0.3).outcome is Outcome.NO_ANSWER
+        assert client.breaker is not None and not client.breaker.online
+        status_service.faults.reset()
+        deadline = time.monotonic() + 30.0
+        while not client.breaker.online and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.breaker.online
+        assert client.lookup(sub, deadline_s=2.0).outcome is Outcome.ANSWER
+    ups = [r for r in caplog.records if r.getMessage() == "status service reachable again"]
+    downs = [r for r in caplog.records if "deciding offline" in r.getMessage()]
+    assert len(ups) == 1 and len(downs) == 1
+    client.close()
+
+
+def test_probe_backs_off_while_the_service_stays_down(status_service, population):
+    status_service.faults.set(down=True)
+    clock = FakeMonotonic()
+    client = _client(status_service.url, clock=clock)
+    client.lookup(_green(population), deadline_s=0.3)
+    breaker = client.breaker
+    assert breaker is not None
+    waits = []
+    for _ in range(5):
+        waits.append(breaker.due_in())
+        clock.t += breaker.due_in() or 0.0
+        assert breaker.tick() is False
+    assert waits == [1.0, 2.0, 4.0, 5.0, 5.0]
+    client.close()
+
+
+def test_misconfiguration_is_logged_every_time_and_does_not_open_the_breaker(
+    status_service, population, caplog
+):
+    client = HttpStatusClient(status_service.url, token="wrong", probe_background=False)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(2):
+            assert client.lookup(_green(population), deadline_s=1.0).outcome is Outcome.NO_ANSWER
+    assert status_service.stats.requests == 2
+    assert client.breaker is not None and client.breaker.online
+    assert caplog.text.count("refused the kiosk: HTTP 401") == 2
+    client.close()
+
+
+def test_without_the_breaker_every_lookup_asks(status_service, population):
+    status_service.faults.set(error_rate=1.0)
+    client = HttpStatusClient(status_service.url, token=TOKEN, breaker=False)
+    client.lookup(_green(population), deadline_s=0.1)
+    asked = status_service.stats.requests
+    client.lookup(_green(population), deadline_s=0.1)
+    assert status_service.stats.requests > asked
+    client.close()

@@ -6,14 +6,16 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import urllib3
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
 
 from kiosk.errors import KioskError
 from kiosk.status.answer import UNKNOWN, LookupResult, parse_answer, parse_error
+from kiosk.status.breaker import Breaker
 from kiosk.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,11 @@ log = logging.getLogger(__name__)
 # A retry is only worth starting when this much of the deadline is left.
 _MIN_ATTEMPT_S = 0.02
 _RETRY_PAUSE_S = 0.03
+# A server's Retry-After is honoured up to this: a misconfigured or hostile
+# `Retry-After: 99999999` must not keep the kiosk offline until it is restarted.
+RETRY_AFTER_MAX_S = 60.0
+_RETRY_AFTER_DEFAULT_S = 1.0  # absent or unreadable
+_DEFAULT_DEADLINE_S = 0.8  # the probe's timeout until a lookup has said what the deadline is
 
 
 class HttpStatusClient:
@@ -28,8 +35,12 @@ class HttpStatusClient:
 
     Deadlines are real time (``time.monotonic``), whatever clock the decisions use.
 
-    The subject travels only in the body. A 429's ``Retry-After`` is honoured across lookups:
-    until it has passed, lookups end at once with no answer instead of hammering the server.
+    The subject travels only in the body. When a lookup fails for want of the service
+    (refused, timeout, TLS, 5xx, 429) the :class:`Breaker` opens: later lookups end at once
+    with no answer while a background probe (``GET /v1/keys``, which carries no subject)
+    waits for the service to answer again. A 429's ``Retry-After`` (at most
+    ``RETRY_AFTER_MAX_S``) holds the probe back as well. ``breaker`` False turns this off
+    (the benchmark's "before").
     """
 
     def __init__(
@@ -41,6 +52,9 @@ class HttpStatusClient:
         client_cert: str | None = None,
         client_key: str | None = None,
         pool_size: int = 4,
+        breaker: bool = True,
+        probe_background: bool = True,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -56,21 +70,28 @@ class HttpStatusClient:
                 raise KioskError(f"status service TLS set-up failed: {exc}") from exc
             kw["ssl_context"] = ctx
         self._http = urllib3.PoolManager(**kw)
-        self._retry_after_until = 0.0
+        self._now = now
+        self._retry_after_until = 0.0  # only without the breaker, which holds it otherwise
+        self._deadline_s = _DEFAULT_DEADLINE_S
         self._throttle = LogThrottle(60.0)
+        self.breaker: Breaker | None = (
+            Breaker(probe=self._probe, now=now, background=probe_background) if breaker else None
+        )
 
     def lookup(self, subject: str, *, deadline_s: float) -> LookupResult:
         """Ask once, retrying transient failures while the deadline allows."""
+        self._deadline_s = deadline_s
+        if self.breaker is not None and not self.breaker.allow():
+            return LookupResult.no_answer("status service down")
+        if time.monotonic() < self._retry_after_until:
+            return LookupResult.no_answer("waiting out Retry-After")
         body = json.dumps({"sub": subject}).encode()
         end = time.monotonic() + deadline_s
-        detail = "deadline passed"
+        cause = "timeout"
         while True:
-            now = time.monotonic()
-            if now < self._retry_after_until:
-                return LookupResult.no_answer("waiting out Retry-After")
-            remaining = end - now
+            remaining = end - time.monotonic()
             if remaining < _MIN_ATTEMPT_S:
-                return LookupResult.no_answer(detail)
+                return self._down(cause)
             try:
                 resp = self._http.request(
                     "POST",
@@ -81,20 +102,35 @@ class HttpStatusClient:
                     preload_content=True,
                 )
             except HTTPError as exc:
-                detail = f"{type(exc).__name__}"
-                self._warn("transport", "status service unreachable: %s", detail)
+                cause = _transport_cause(exc)
                 self._pause(end)
                 continue
             result = self._interpret(resp, subject, end)
-            if result is not None:
+            if isinstance(result, LookupResult):
+                if self.breaker is not None:
+                    self.breaker.succeeded()  # it answered, whatever it said
                 return result
-            detail = f"HTTP {resp.status}"
+            cause, retry_after = result
+            if retry_after is not None:
+                if time.monotonic() + retry_after + _MIN_ATTEMPT_S >= end:
+                    return self._down(cause, retry_after)
+                time.sleep(retry_after)
+                continue
             self._pause(end)
+
+    def _down(self, cause: str, retry_after_s: float = 0.0) -> LookupResult:
+        """No answer for want of the service: the breaker opens (or the old per-lookup wait)."""
+        if self.breaker is not None:
+            self.breaker.failed(cause, not_before_s=retry_after_s)
+        else:
+            self._warn("down", "status service unreachable: %s", cause)
+            self._retry_after_until = time.monotonic() + retry_after_s
+        return LookupResult.no_answer(cause)
 
     def _interpret(
         self, resp: urllib3.BaseHTTPResponse, subject: str, end: float
-    ) -> LookupResult | None:
-        """A final result, or None to retry."""
+    ) -> LookupResult | tuple[str, float | None]:
+        """A final result, or (why, Retry-After seconds or None) to retry within the deadline."""
         status = resp.status
         if status == 200:
             result = parse_answer(resp.data, subject)
@@ -115,18 +151,32 @@ class HttpStatusClient:
             )
             return LookupResult.no_answer(f"HTTP {status}")
         if status == 429:
-            wait = _retry_after_s(resp.headers.get("Retry-After"))
-            self._retry_after_until = time.monotonic() + wait
-            self._warn("429", "status service asks to slow down for %.1f s", wait)
-            if time.monotonic() + wait + _MIN_ATTEMPT_S < end:
-                time.sleep(wait)
-                self._retry_after_until = 0.0
-                return None
-            return LookupResult.no_answer("HTTP 429")
+            wait = retry_after_s(resp.headers.get("Retry-After"))
+            return f"HTTP 429, Retry-After {wait:.0f} s", wait
         if 500 <= status < 600:
-            self._warn("5xx", "status service error HTTP %d", status)
-            return None
+            return f"HTTP {status}", None
         return LookupResult.no_answer(f"HTTP {status}")
+
+    def _probe(self) -> bool:
+        """Whether the service answers: ``GET /v1/keys``, which names no subject.
+
+        Any HTTP answer but a 429 or a 5xx counts (even a 401: the service is there, and
+        the lookup will say loudly what is wrong). The timeout is the lookup deadline, so
+        "back" means back fast enough for the people at the gate.
+        """
+        try:
+            resp = self._http.request(
+                "GET",
+                self._base + "/v1/keys",
+                headers=self._headers,
+                timeout=urllib3.Timeout(total=self._deadline_s),
+            )
+        except HTTPError:
+            return False
+        if resp.status == 429 and self.breaker is not None:
+            wait = retry_after_s(resp.headers.get("Retry-After"))
+            self.breaker.failed("HTTP 429", not_before_s=wait)
+        return resp.status != 429 and not 500 <= resp.status < 600
 
     def _pause(self, end: float) -> None:
         remaining = end - time.monotonic()
@@ -163,19 +213,41 @@ class HttpStatusClient:
         return doc if isinstance(doc, dict) else None
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Stop the probe, close the pooled connections."""
+        if self.breaker is not None:
+            self.breaker.close()
         self._http.clear()
 
 
-def _retry_after_s(value: str | None) -> float:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); 1 s when absent or odd."""
+def retry_after_s(value: str | None, *, now: float | None = None) -> float:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), at most
+    ``RETRY_AFTER_MAX_S``; 1 s when absent or unreadable."""
     if not value:
-        return 1.0
+        return _RETRY_AFTER_DEFAULT_S
+    value = value.strip()
+    if value.isdigit():  # RFC 9110: delta-seconds is digits only ("1.5", "-3", "inf" are not)
+        return min(float(value), RETRY_AFTER_MAX_S)
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return 1.0
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return _RETRY_AFTER_DEFAULT_S
+    if when.tzinfo is None:
+        return _RETRY_AFTER_DEFAULT_S  # "-0000": a date of unknown zone is garbage here
+    wait = when.timestamp() - (time.time() if now is None else now)
+    return min(max(0.0, wait), RETRY_AFTER_MAX_S)
+
+
+def _transport_cause(exc: HTTPError) -> str:
+    """A plain name for a transport failure (never a subject: the URL carries none)."""
+    inner = exc.__context__ or exc.__cause__
+    if isinstance(exc, NewConnectionError):
+        if isinstance(inner, ConnectionRefusedError) or "refused" in str(exc).lower():
+            return "connection refused"
+        return "cannot connect"
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timeout"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return "TLS failure"
+    if isinstance(exc, ProtocolError):
+        return "connection closed without an answer"
+    return type(exc).__name__
