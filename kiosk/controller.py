@@ -567,7 +567,7 @@ class GateController:
     def _set_offline(self, offline: bool) -> None:
         if offline != self._offline:
             self._offline = offline
-            log.warning("status service %s", "unreachable" if offline else "reachable again")
+            # The journal line is the status client's (kiosk/status/breaker.py): it knows.
             if self._admission is None and not self._timers.pending("light"):
                 self._quietly(self._indicator.show, self._idle_light())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -180,3 +181,53 @@ def test_close_ends_waiting_lookups(responder: Responder, client: MqttStatusClie
     client.close()
     t.join(WAIT)
     assert results[0].outcome is Outcome.NO_ANSWER
+
+
+class FakeMonotonic:
+    """The breaker's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_silent_responder_is_known_down_and_one_trial_brings_it_back(
+    responder: Responder, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeMonotonic()
+    link = MqttLink(brokers=[mosquitto.url], client_id="kiosk-k1", kiosk_id="k1")
+    status = MqttStatusClient(link, now=clock)
+    link.start()
+    assert link.wait_subscribed(WAIT)
+    with caplog.at_level(logging.INFO):
+        assert status.lookup(SUBJECT, deadline_s=0.3).detail == "deadline passed"
+        wait_until(lambda: responder.requests, what="the request reached the responder")
+        # Down: answered at once, nothing published (a published request would carry the
+        # person's subject to a broker for nothing).
+        for _ in range(3):
+            assert status.lookup(SUBJECT, deadline_s=60.0).detail == "status service down"
+        responder.answers[SUBJECT] = ANSWER
+        clock.t += 1.0  # the first probe interval: one real lookup is the trial
+        assert status.lookup(SUBJECT, deadline_s=WAIT).outcome is Outcome.ANSWER
+        assert len(responder.requests) == 2
+        assert status.breaker is not None and status.breaker.online
+    lines = [r.getMessage() for r in caplog.records if r.name == "kiosk.status.breaker"]
+    assert lines == [
+        "status service unreachable (no response within the deadline); deciding offline",
+        "status service reachable again",
+    ]
+    assert "921029350851" not in caplog.text
+    status.close()
+    link.stop()
+
+
+def test_link_down_is_said_once(mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    link = MqttLink(brokers=[mosquitto.url], client_id="kiosk-k1", kiosk_id="k1")
+    status = MqttStatusClient(link)  # never started: the link is down
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert status.lookup(SUBJECT, deadline_s=60.0).outcome is Outcome.NO_ANSWER
+    lines = [r.getMessage() for r in caplog.records if r.name == "kiosk.status.breaker"]
+    assert lines == ["status service unreachable (broker link down); deciding offline"]

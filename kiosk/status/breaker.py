@@ -79,8 +79,8 @@ class Breaker:
             if not self._open:
                 return True
             if self._probe is None and self._now() >= self._next_try:
-                self._next_try = self._now() + self._interval
                 self._interval = min(self._interval * 2, self._max_s)
+                self._next_try = self._now() + self._interval
                 return True
             return False
 

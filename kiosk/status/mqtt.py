@@ -13,6 +13,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
@@ -21,6 +22,7 @@ from paho.mqtt.properties import Properties
 from kiosk.errors import KioskError
 from kiosk.fleet.link import MqttLink
 from kiosk.status.answer import UNKNOWN, LookupResult, parse_answer, parse_error
+from kiosk.status.breaker import Breaker
 from kiosk.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
@@ -45,10 +47,19 @@ class MqttStatusClient:
 
     Thread-safe: any number of lookups may wait at once, each for its own correlation data.
     Deadlines are real time (``time.monotonic``). Not connected means no answer at once.
+
+    A responder that stays silent would cost every person the whole deadline: after a lookup
+    passes its deadline unanswered the :class:`Breaker` opens, and lookups end at once except
+    one trial per probe interval (the API has no request without a subject to probe with).
+    The first answer closes it; so does the link coming back after it was the cause.
     """
 
-    def __init__(self, link: MqttLink) -> None:
+    def __init__(
+        self, link: MqttLink, *, breaker: bool = True, now: Callable[[], float] = time.monotonic
+    ) -> None:
         self._link = link
+        self.breaker: Breaker | None = Breaker(now=now) if breaker else None
+        self._link_was_down = False
         self._request_topic = f"{link.prefix}/status/request"
         self._response_topic = link.topic("status", "response")
         self._lock = threading.Lock()
@@ -60,7 +71,10 @@ class MqttStatusClient:
         """Ask for ``subject``'s status; return within ``deadline_s`` whatever happens."""
         end = time.monotonic() + deadline_s
         if not self._link.connected:
-            return LookupResult.no_answer("not connected to the broker")
+            return self._down_link()
+        if self.breaker is not None and not self.breaker.allow() and not self._link_was_down:
+            return LookupResult.no_answer("status service down")
+        self._link_was_down = False  # the link is back: this lookup is the trial
         correlation = secrets.token_bytes(16)
         slot = _Pending(subject)
         props = Properties(PacketTypes.PUBLISH)
@@ -81,14 +95,24 @@ class MqttStatusClient:
                 self._warn("publish", "status request not sent: %s", type(exc).__name__)
                 return LookupResult.no_answer("request not sent")
             if not sent:
-                return LookupResult.no_answer("not connected to the broker")
+                return self._down_link()
             if not slot.done.wait(max(0.0, end - time.monotonic())):
+                if self.breaker is not None:
+                    self.breaker.failed("no response within the deadline")
                 return LookupResult.no_answer("deadline passed")
             assert slot.result is not None
+            if self.breaker is not None and slot.result.detail != "closed":
+                self.breaker.succeeded()  # the responder answered, whatever it said
             return slot.result
         finally:
             with self._lock:
                 self._pending.pop(correlation, None)
+
+    def _down_link(self) -> LookupResult:
+        if self.breaker is not None:
+            self._link_was_down = True
+            self.breaker.failed("broker link down")
+        return LookupResult.no_answer("not connected to the broker")
 
     def close(self) -> None:
         """Nothing to release: the link belongs to the daemon. Waiting lookups end unanswered."""
