@@ -8,17 +8,31 @@ the status lookup, so the controller can run that step in a worker and stay resp
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kiosk.clock import Clock
 from kiosk.credentials import BareIin, CredentialParser, Refusal, SignedPass
-from kiosk.decision import Verdict, mode_verdict, offline_verdict, status_verdict
+from kiosk.decision import (
+    Verdict,
+    mode_verdict,
+    offline_verdict,
+    pass_alone_verdict,
+    status_verdict,
+)
 from kiosk.policy import VenuePolicy
 from kiosk.pseudonym import mask
 from kiosk.reasons import Decision, Mode, Reason, Via
 from kiosk.status.answer import LookupResult, Outcome, StatusLookup
 from kiosk.status.cache import AnswerCache
+from kiosk.throttle import LogThrottle
+
+log = logging.getLogger(__name__)
+
+# One journal line per this long when offline pass decisions are referred for the clock:
+# a queue of people must not become a page of identical lines.
+CLOCK_REFER_LOG_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,7 @@ class Checker:
         self._deadline_s = deadline_s
         self._clock = clock
         self._clock_trusted = clock_trusted
+        self._throttle = LogThrottle(CLOCK_REFER_LOG_S)
 
     @property
     def has_lookup(self) -> bool:
@@ -109,11 +124,11 @@ class Checker:
             # No status service at all: a pass speaks for itself (while the clock can be
             # trusted), a bare IIN cannot.
             found = (
-                (signed.st, Via.PASS)
-                if signed and self._clock_trusted()
+                pass_alone_verdict(signed, clock_trusted=self._clock_trusted())
+                if signed
                 else offline_verdict(None, policy, now)
             )
-            return self._judge(pending, found, policy, now, occupancy)
+            return self._judge(pending, self._said(found), policy, now, occupancy)
         return pending
 
     def lookup(self, pending: Pending) -> LookupResult:
@@ -146,8 +161,17 @@ class Checker:
         else:
             signed = pending.credential if isinstance(pending.credential, SignedPass) else None
             trusted = signed is None or self._clock_trusted()
-            found = offline_verdict(signed, policy, now, clock_trusted=trusted)
+            found = self._said(offline_verdict(signed, policy, now, clock_trusted=trusted))
         return self._judge(pending, found, policy, now, occupancy)
+
+    def _said(self, found: tuple[str, Via] | Verdict) -> tuple[str, Via] | Verdict:
+        """``found``, after one journal line (rate-limited) when it is a refer for the clock."""
+        if isinstance(found, Verdict) and found.reason is Reason.CLOCK_UNTRUSTED:
+            ok, held = self._throttle.allow("clock")
+            if ok:
+                more = f" ({held} more since the last line)" if held else ""
+                log.warning("offline pass decision referred: the clock is not trusted%s", more)
+        return found
 
     def _judge(
         self,

@@ -14,7 +14,7 @@ from kiosk.clock import Clock, FixedWallClock, SystemClock, parse_time
 from kiosk.config import load_config
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logs import setup_logging
-from kiosk.reasons import Decision
+from kiosk.reasons import Decision, Reason
 
 DEFAULT_CONFIG = "/etc/ashyq-kiosk/kiosk.toml"
 EX_USAGE = 2
@@ -40,9 +40,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             return EX_USAGE
     from kiosk.clockguard import HWM_FILE, ClockGuard
 
-    hwm = cfg.state_dir / HWM_FILE
-    guard = ClockGuard(hwm if hwm.exists() else None, clock=clock, leeway_s=cfg.kiosk.leeway_s)
-    core = build_core(cfg, clock=clock, persistent=False, clock_trusted=guard.trusted)
+    guard: ClockGuard | None = None
+    if args.at is None:
+        hwm = cfg.state_dir / HWM_FILE
+        guard = ClockGuard(hwm if hwm.exists() else None, clock=clock, leeway_s=cfg.kiosk.leeway_s)
+    # --at gives the time, so it is trusted: this machine's NTP state has no say in it.
+    trusted = guard.trusted if guard is not None else (lambda: True)
+    core = build_core(cfg, clock=clock, persistent=False, clock_trusted=trusted)
     try:
         t0 = time.perf_counter()
         checked = core.checker.check(text, policy=cfg.policy)
@@ -59,6 +63,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         "holder": checked.masked,
         "latency_ms": round(latency_ms, 2),
     }
+    if v.reason is Reason.CLOCK_UNTRUSTED and guard is not None:
+        out["clock"] = guard.problem() or "untrusted"
     if v.passback:
         out["anti_passback"] = True
     print(json.dumps(out))

@@ -92,14 +92,15 @@ class ClockGuard:
         *,
         clock: Clock,
         leeway_s: float,
-        synchronised: Callable[[], bool | None] = kernel_clock_synchronised,
+        synchronised: Callable[[], bool | None] | None = None,
     ) -> None:
         self._path = path
         self._clock = clock
         self._leeway = leeway_s
-        self._synchronised = synchronised
+        # Looked up at each call, not bound here, so a test can stand in for the kernel.
+        self._synchronised = synchronised or (lambda: kernel_clock_synchronised())
         self._hwm = self._load()
-        self._last_problem: str | None = None
+        self._last_kind: str | None = None
 
     def _load(self) -> float:
         if self._path is None:
@@ -115,26 +116,29 @@ class ClockGuard:
         return self._hwm
 
     def problem(self) -> str | None:
-        """Why the clock cannot be trusted now, or None."""
+        """Why the clock cannot be trusted now (``went back by N s``, ``never
+        synchronised``), or None. Each change of trust is one journal line."""
         now = self._clock.time()
         synchronised = self._synchronised()
         if synchronised and now < self._hwm - self._leeway:
             # NTP says this is the time: the mark was saved from a clock running ahead.
             log.warning("the clock is synchronised and behind the saved mark: mark reset")
             self._hwm = now
+        problem: str | None
         if self._hwm and now < self._hwm - self._leeway:
-            problem: str | None = f"the clock went back {self._hwm - now:.0f} s"
+            kind, problem = "back", f"went back by {self._hwm - now:.0f} s"
         elif synchronised is False:
-            problem = "the clock was never synchronised (no NTP)"
+            kind, problem = "unsynchronised", "never synchronised"
         else:
-            problem = None
+            kind, problem = None, None
             self._hwm = max(self._hwm, now)
-        if problem != self._last_problem:
+        # The kind, not the text: "went back by N s" changes with every second that passes.
+        if kind != self._last_kind:
             if problem:
-                log.warning("%s: offline pass decisions are referred to staff", problem)
-            elif self._last_problem:
-                log.info("the clock is trusted again")
-            self._last_problem = problem
+                log.warning("clock untrusted: %s; offline pass decisions are referred", problem)
+            else:
+                log.warning("clock trusted again")
+            self._last_kind = kind
         return problem
 
     def trusted(self) -> bool:

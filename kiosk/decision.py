@@ -46,19 +46,29 @@ def offline_verdict(
 ) -> tuple[str, Via] | Verdict:
     """When no answer came: the status to judge by (from the pass), or the final verdict.
 
-    A pass decides alone only while the clock can be trusted: its age is all there is.
+    A pass decides alone only while the clock can be trusted: its age is all there is. When
+    it cannot be, the refer says so (``clock_untrusted``): staff and the journal see the
+    cause. The age test itself rests on that clock, so an untrusted clock wins over it.
     """
     rule = policy.offline_rule
     if rule is OfflineRule.DENY:
         return Verdict(Decision.DENY, Reason.BACKEND_UNAVAILABLE)
-    if (
-        rule is OfflineRule.PASS
-        and credential_pass is not None
-        and clock_trusted
-        and now - credential_pass.iat <= policy.max_pass_age_s
-    ):
-        return credential_pass.st, Via.PASS
+    if rule is OfflineRule.PASS and credential_pass is not None:
+        if not clock_trusted:
+            return Verdict(Decision.REFER, Reason.CLOCK_UNTRUSTED)
+        if now - credential_pass.iat <= policy.max_pass_age_s:
+            return credential_pass.st, Via.PASS
     return Verdict(Decision.REFER, Reason.BACKEND_UNAVAILABLE)
+
+
+def pass_alone_verdict(
+    credential_pass: SignedPass, *, clock_trusted: bool
+) -> tuple[str, Via] | Verdict:
+    """No status service configured: a pass decides on its own ``st`` (gate.md), which rests
+    on the kiosk's clock alone, so an untrusted clock refers it as ``clock_untrusted``."""
+    if not clock_trusted:
+        return Verdict(Decision.REFER, Reason.CLOCK_UNTRUSTED)
+    return credential_pass.st, Via.PASS
 
 
 def status_verdict(

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     STATUS_NOT_ALLOWED = "status_not_allowed"
     UNKNOWN_SUBJECT = "unknown_subject"
     BACKEND_UNAVAILABLE = "backend_unavailable"
+    CLOCK_UNTRUSTED = "clock_untrusted"
     VENUE_FULL = "venue_full"
     CLOSED = "closed"
     ANTI_PASSBACK = "anti_passback"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -17,10 +18,12 @@ from support import write_config
 def make_core(tmp_path, status_service):
     made = []
 
-    def make(url: str | None = "service", clock=None, **sections):
+    def make(url: str | None = "service", clock=None, trusted=lambda: True, **sections):
         url = status_service.url if url == "service" else url
         cfg = load_config(write_config(tmp_path, url, **sections))
-        core = build_core(cfg, clock=clock or FakeClock(time.time()), persistent=True)
+        core = build_core(
+            cfg, clock=clock or FakeClock(time.time()), persistent=True, clock_trusted=trusted
+        )
         made.append(core)
         return core
 
@@ -161,3 +164,54 @@ def test_replayed_pass(make_core, population, issuer):
     assert check(core, text).verdict.decision is Decision.ADMIT
     core.replay.mark_used("abcdefgh12", now + 330)
     assert check(core, text).verdict.reason is Reason.REPLAYED
+
+
+def test_untrusted_clock_refers_an_offline_pass_and_says_so_once(
+    make_core, population, issuer, status_service, caplog
+):
+    status_service.faults.set(down=True)
+    core = make_core(
+        policy={"offline_rule": "pass"}, status={"deadline_ms": 200}, trusted=lambda: False
+    )
+    p = next(p for p in population.with_status("green") if p.sub.startswith("iin:"))
+    with caplog.at_level(logging.WARNING, logger="kiosk.checker"):
+        for _ in range(3):
+            v = check(core, issuer.mint(p.sub, "green", iat=int(core.clock.time()))).verdict
+            assert (v.decision, v.reason) == (Decision.REFER, Reason.CLOCK_UNTRUSTED)
+            assert v.via is Via.NONE
+        # A bare IIN never rested on the clock: still backend_unavailable.
+        v = check(core, p.sub[4:]).verdict
+        assert (v.decision, v.reason) == (Decision.REFER, Reason.BACKEND_UNAVAILABLE)
+    lines = [r.getMessage() for r in caplog.records if r.name == "kiosk.checker"]
+    assert lines == ["offline pass decision referred: the clock is not trusted"]
+    assert p.sub[4:] not in caplog.text
+
+
+@pytest.mark.parametrize("rule", ["deny", "refer"])
+def test_untrusted_clock_changes_nothing_under_other_offline_rules(
+    make_core, population, issuer, status_service, rule
+):
+    status_service.faults.set(down=True)
+    core = make_core(
+        policy={"offline_rule": rule}, status={"deadline_ms": 200}, trusted=lambda: False
+    )
+    p = person(population, "green")
+    v = check(core, issuer.mint(p.sub, "green", iat=int(core.clock.time()))).verdict
+    assert v.reason is Reason.BACKEND_UNAVAILABLE
+
+
+def test_no_status_service_and_an_untrusted_clock(make_core, population, issuer):
+    """gate.md: a pass decided on its own rests on the kiosk's clock alone."""
+    core = make_core(url=None, trusted=lambda: False)
+    p = person(population, "blue")
+    v = check(core, issuer.mint(p.sub, "blue", iat=int(core.clock.time()))).verdict
+    assert (v.decision, v.reason) == (Decision.REFER, Reason.CLOCK_UNTRUSTED)
+    v = check(core, "921029350851").verdict
+    assert (v.decision, v.reason) == (Decision.REFER, Reason.BACKEND_UNAVAILABLE)
+
+
+def test_an_online_answer_needs_no_clock(make_core, population, issuer):
+    core = make_core(policy={"offline_rule": "pass"}, trusted=lambda: False)
+    p = person(population, "green")
+    v = check(core, issuer.mint(p.sub, "green", iat=int(core.clock.time()))).verdict
+    assert (v.decision, v.via) == (Decision.ADMIT, Via.ONLINE)

@@ -150,3 +150,43 @@ def test_mint_then_check_as_a_technician_would(tmp_path, status_service):
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["decision"] == "admit"
     assert time.time() - t0 < 30
+
+
+@pytest.fixture
+def unsynchronised(monkeypatch):
+    """This machine's NTP state, whatever it really is: never synchronised."""
+    import kiosk.clockguard
+
+    monkeypatch.setattr(kiosk.clockguard, "kernel_clock_synchronised", lambda: False)
+
+
+@pytest.mark.parametrize("service", ["down", "none"])
+def test_check_at_trusts_the_time_it_is_given(
+    capsys, tmp_path, status_service, issuer, population, unsynchronised, service
+):
+    status_service.faults.set(down=True)
+    url = status_service.url if service == "down" else None
+    cfg = write_config(tmp_path, url, policy={"offline_rule": "pass"}, status={"deadline_ms": 200})
+    p = population.with_status("green")[0]
+    iat = int(time.time())
+    text = issuer.mint(p.sub, "green", iat=iat, valid_s=300)
+    code, out, _ = run(capsys, "check", "--config", str(cfg), "--at", str(iat + 10), text)
+    doc = json.loads(out)
+    assert (code, doc["decision"], doc["via"]) == (0, "admit", "pass")
+    assert "clock" not in doc
+
+
+@pytest.mark.parametrize("service", ["down", "none"])
+def test_check_refers_an_offline_pass_when_the_clock_is_untrusted(
+    capsys, tmp_path, status_service, issuer, population, unsynchronised, service
+):
+    status_service.faults.set(down=True)
+    url = status_service.url if service == "down" else None
+    cfg = write_config(tmp_path, url, policy={"offline_rule": "pass"}, status={"deadline_ms": 200})
+    text = issuer.mint(population.with_status("green")[0].sub, "green", iat=int(time.time()))
+    code, out, err = run(capsys, "check", "--config", str(cfg), text)
+    doc = json.loads(out)
+    assert (code, doc["decision"], doc["reason"]) == (1, "refer", "clock_untrusted")
+    assert doc["clock"] == "never synchronised"
+    assert "clock untrusted: never synchronised; offline pass decisions are referred" in err
+    assert "offline pass decision referred: the clock is not trusted" in err

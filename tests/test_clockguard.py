@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from kiosk.clock import FakeClock
@@ -24,7 +25,7 @@ def test_high_water_mark_survives_a_restart(tmp_path):
     again = ClockGuard(
         tmp_path / "clock.hwm", clock=clock, leeway_s=30, synchronised=lambda: sync[0]
     )
-    assert again.problem() == "the clock went back 3700 s"
+    assert again.problem() == "went back by 3700 s"
     clock.set_wall(1_800_000_100 - 29)  # within the leeway
     assert again.trusted()
 
@@ -38,8 +39,8 @@ def test_ntp_wins_over_a_mark_saved_from_a_clock_running_ahead(tmp_path):
 
 def test_never_synchronised(tmp_path, caplog):
     guard = ClockGuard(None, clock=FakeClock(), leeway_s=30, synchronised=lambda: False)
-    assert guard.problem() == "the clock was never synchronised (no NTP)"
-    assert "offline pass decisions are referred" in caplog.text
+    assert guard.problem() == "never synchronised"
+    assert "clock untrusted: never synchronised; offline pass decisions are referred" in caplog.text
     assert ClockGuard(None, clock=FakeClock(), leeway_s=30, synchronised=lambda: None).trusted()
 
 
@@ -68,5 +69,37 @@ def test_offline_pass_is_referred_when_the_clock_is_not_trusted(
     assert (v.decision, v.via) == (Decision.ADMIT, Via.PASS)
     trusted[0] = False
     v = core.checker.check(text, policy=cfg.policy).verdict
-    assert (v.decision, v.reason) == (Decision.REFER, Reason.BACKEND_UNAVAILABLE)
+    assert (v.decision, v.reason, v.via) == (Decision.REFER, Reason.CLOCK_UNTRUSTED, Via.NONE)
     core.close()
+
+
+def test_each_change_of_trust_is_one_line(caplog):
+    clock = FakeClock(1_800_000_000)
+    sync: list[bool | None] = [True]
+    guard = ClockGuard(None, clock=clock, leeway_s=30, synchronised=lambda: sync[0])
+    with caplog.at_level(logging.INFO, logger="kiosk.clockguard"):
+        assert guard.trusted()
+        clock.set_wall(1_800_000_000 - 600)
+        sync[0] = None  # NTP cannot say: the mark decides
+        for _ in range(3):
+            clock.advance(1)  # "went back by N s" changes every second: still one line
+            assert not guard.trusted()
+        clock.set_wall(1_800_000_010)
+        assert guard.trusted()
+        sync[0] = False
+        assert not guard.trusted() and not guard.trusted()
+        sync[0] = True
+        assert guard.trusted()
+    assert [r.getMessage() for r in caplog.records] == [
+        "clock untrusted: went back by 599 s; offline pass decisions are referred",
+        "clock trusted again",
+        "clock untrusted: never synchronised; offline pass decisions are referred",
+        "clock trusted again",
+    ]
+
+
+def test_the_kernel_can_be_stood_in_for(monkeypatch):
+    import kiosk.clockguard
+
+    monkeypatch.setattr(kiosk.clockguard, "kernel_clock_synchronised", lambda: False)
+    assert ClockGuard(None, clock=FakeClock(), leeway_s=30).problem() == "never synchronised"

@@ -10,7 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiosk.credentials import SignedPass
-from kiosk.decision import Verdict, mode_verdict, offline_verdict, status_verdict
+from kiosk.decision import (
+    Verdict,
+    mode_verdict,
+    offline_verdict,
+    pass_alone_verdict,
+    status_verdict,
+)
 from kiosk.policy import AntiPassback, OfflineRule, StatusRule, VenuePolicy, Window
 from kiosk.reasons import Decision, Mode, Reason, Via
 
@@ -320,4 +326,32 @@ def test_with_subject_names_a_pseudonym_and_keeps_the_rest() -> None:
         v.st,
         v.via,
         v.passback,
+    )
+
+
+def test_row_pass_untrusted_clock_refers_clock_untrusted() -> None:
+    policy = offline(OfflineRule.PASS)
+    assert offline_verdict(signed(), policy, NOW, clock_trusted=False) == Verdict(
+        Decision.REFER, Reason.CLOCK_UNTRUSTED
+    )
+    # The pass's age rests on the same clock: an untrusted clock is the cause named.
+    assert offline_verdict(signed(), policy, NOW + 10_000, clock_trusted=False) == Verdict(
+        Decision.REFER, Reason.CLOCK_UNTRUSTED
+    )
+    # A bare IIN never rested on the clock.
+    assert offline_verdict(None, policy, NOW, clock_trusted=False) == Verdict(
+        Decision.REFER, Reason.BACKEND_UNAVAILABLE
+    )
+
+
+@pytest.mark.parametrize("rule", [OfflineRule.DENY, OfflineRule.REFER])
+def test_untrusted_clock_only_matters_when_the_pass_would_decide(rule: OfflineRule) -> None:
+    got = offline_verdict(signed(), offline(rule), NOW, clock_trusted=False)
+    assert isinstance(got, Verdict) and got.reason is Reason.BACKEND_UNAVAILABLE
+
+
+def test_pass_alone_rests_on_the_clock() -> None:
+    assert pass_alone_verdict(signed("blue"), clock_trusted=True) == ("blue", Via.PASS)
+    assert pass_alone_verdict(signed(), clock_trusted=False) == Verdict(
+        Decision.REFER, Reason.CLOCK_UNTRUSTED
     )
