@@ -103,3 +103,57 @@ def test_the_kernel_can_be_stood_in_for(monkeypatch):
 
     monkeypatch.setattr(kiosk.clockguard, "kernel_clock_synchronised", lambda: False)
     assert ClockGuard(None, clock=FakeClock(), leeway_s=30).problem() == "never synchronised"
+
+
+def test_the_event_and_the_journal_name_clock_untrusted(tmp_path, population, issuer, caplog):
+    """The real daemon in the simulated world: NTP never answered, the service is down."""
+    import threading
+
+    from kiosk.daemon import Daemon
+    from kiosk.events import CodeRead
+    from kiosk.reasons import Source
+    from simulators.world import World
+
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            "http://127.0.0.1:9",
+            gpio={"pin_factory": "mock"},
+            policy={"offline_rule": "pass"},
+            status={"deadline_ms": 200},
+        )
+    )
+    world = World(cfg, population=population)
+    events: list[dict] = []
+    decided = threading.Event()
+
+    def on_event(e: dict) -> None:
+        events.append(e)
+        if e["type"] == "decision":
+            decided.set()
+
+    try:
+        world.simulate(cfg, state_dir=tmp_path / "state")
+        world.clock_synchronised = False
+        world.service.faults.set(down=True)
+        daemon = Daemon(cfg, sim=world.hardware(), on_event=on_event)
+        runner = threading.Thread(target=daemon.run)
+        with caplog.at_level(logging.INFO):
+            runner.start()
+            p = population.with_status("green")[0]
+            text = issuer.mint(p.sub, "green", iat=int(time.time()))
+            daemon.controller.emit(CodeRead(text.encode(), Source.SCANNER, time.monotonic()))
+            assert decided.wait(30)
+            daemon.stop()
+            runner.join(30)
+    finally:
+        world.close()
+    d = next(e for e in events if e["type"] == "decision")
+    assert (d["decision"], d["reason"], d["via"]) == ("refer", "clock_untrusted", "none")
+    messages = [r.getMessage() for r in caplog.records]
+    assert (
+        messages.count("clock untrusted: never synchronised; offline pass decisions are referred")
+        == 1
+    )
+    assert "offline pass decision referred: the clock is not trusted" in messages
+    assert p.sub.split(":")[-1] not in caplog.text

@@ -357,6 +357,28 @@ def test_clock_behind_its_high_water_mark_fails(cfg) -> None:
     assert local.check_clock(cfg, now=NOW + 3600 - 5, sync=ClockSync(True)).status == "OK"
 
 
+PASS_INACTIVE = 'offline_rule = "pass" is inactive until the clock is synchronised'
+
+
+def test_clock_untrusted_says_the_pass_rule_is_inactive(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    cfg = load_config(write_config(tmp_path, None, policy={"offline_rule": "pass"}))
+    check = local.check_clock(cfg, now=NOW, sync=ClockSync(False))
+    assert check.status == "WARN"
+    assert any(n.startswith(PASS_INACTIVE) for n in check.notes)
+    (cfg.state_dir / CLOCK_HWM).write_text(f"{NOW + 3600:.3f}\n")
+    check = local.check_clock(cfg, now=NOW, sync=ClockSync(True))
+    assert check.status == "FAIL" and any(n.startswith(PASS_INACTIVE) for n in check.notes)
+
+
+def test_pass_rule_note_only_when_it_applies(cfg, tmp_path: Path) -> None:
+    check = local.check_clock(cfg, now=NOW, sync=ClockSync(False))  # offline_rule "refer"
+    assert check.status == "WARN" and not any(PASS_INACTIVE in n for n in check.notes)
+    cfg2 = load_config(write_config(tmp_path, None, policy={"offline_rule": "pass"}))
+    check = local.check_clock(cfg2, now=NOW, sync=ClockSync(True))
+    assert check.status == "OK" and not any(PASS_INACTIVE in n for n in check.notes)
+
+
 def test_the_kernel_answers_adjtimex() -> None:
     # This machine's sync state is whatever it is; the call must work and say something.
     assert REAL_KERNEL_CLOCK_SYNC().synced in (True, False)

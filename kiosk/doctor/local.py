@@ -21,6 +21,7 @@ from kiosk.core import EVENTS_DB, LAST_GOOD_KEYS
 from kiosk.doctor.report import Check, age_text, size_text
 from kiosk.errors import KioskError
 from kiosk.jwks import KeySet
+from kiosk.policy import OfflineRule
 
 MB = 1_000_000
 DISK_WARN_BELOW = 200 * MB
@@ -283,6 +284,16 @@ def _utc(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _pass_rule_inactive(cfg: Config) -> list[str]:
+    """The venue's offline rule `pass` rests on this clock: say plainly that it is off."""
+    if cfg.policy.offline_rule is not OfflineRule.PASS:
+        return []
+    return [
+        'offline_rule = "pass" is inactive until the clock is synchronised: while the '
+        "status service is down, passes are referred to staff (clock_untrusted)"
+    ]
+
+
 def check_clock(cfg: Config, *, now: float | None = None, sync: ClockSync | None = None) -> Check:
     """Wall clock after the release date and not behind the kiosk's high-water mark; NTP sync."""
     name = "clock"
@@ -313,6 +324,7 @@ def check_clock(cfg: Config, *, now: float | None = None, sync: ClockSync | None
                     f"wall clock {_utc(now)} is {age_text(hwm - now)} behind the latest time "
                     f"this kiosk has seen ({_utc(hwm)}): it went backwards",
                     set_fix,
+                    notes=_pass_rule_inactive(cfg),
                 )
             notes.append(f"not behind the last time seen ({_utc(hwm)})")
     if sync.synced is None:
@@ -325,7 +337,7 @@ def check_clock(cfg: Config, *, now: float | None = None, sync: ClockSync | None
             name,
             f"{_utc(now)}, NOT synchronised (kernel reports TIME_ERROR)",
             _SYNC_FIX,
-            notes=notes,
+            notes=[*_pass_rule_inactive(cfg), *notes],
         )
     detail = f"{_utc(now)}, {sync_text}"
     if hwm_problem:
