@@ -265,3 +265,13 @@ def test_without_the_breaker_every_lookup_asks(status_service, population):
     client.lookup(_green(population), deadline_s=0.1)
     assert status_service.stats.requests > asked
     client.close()
+
+
+def test_a_failed_key_fetch_at_start_puts_the_kiosk_offline_at_once(status_service, population):
+    status_service.faults.set(down=True)
+    client = _client(status_service.url)
+    assert client.fetch_keys(deadline_s=1.0) is None
+    asked = status_service.stats.requests
+    assert client.lookup(_green(population), deadline_s=1.0).detail == "status service down"
+    assert status_service.stats.requests == asked
+    client.close()

@@ -231,3 +231,24 @@ def test_link_down_is_said_once(mosquitto: Mosquitto, caplog: pytest.LogCaptureF
             assert status.lookup(SUBJECT, deadline_s=60.0).outcome is Outcome.NO_ANSWER
     lines = [r.getMessage() for r in caplog.records if r.name == "kiosk.status.breaker"]
     assert lines == ["status service unreachable (broker link down); deciding offline"]
+
+
+def test_the_link_coming_back_is_online_at_once(
+    responder: Responder, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeMonotonic()  # never moved: no probe interval needs to pass
+    link = MqttLink(brokers=[mosquitto.url], client_id="kiosk-k1", kiosk_id="k1")
+    status = MqttStatusClient(link, now=clock)
+    with caplog.at_level(logging.INFO):
+        assert status.lookup(SUBJECT, deadline_s=60.0).detail == "not connected to the broker"
+        link.start()
+        assert link.wait_subscribed(WAIT)
+        responder.answers[SUBJECT] = ANSWER
+        assert status.lookup(SUBJECT, deadline_s=WAIT).outcome is Outcome.ANSWER
+    lines = [r.getMessage() for r in caplog.records if r.name == "kiosk.status.breaker"]
+    assert lines == [
+        "status service unreachable (broker link down); deciding offline",
+        "status service reachable again",
+    ]
+    status.close()
+    link.stop()

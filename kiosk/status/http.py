@@ -200,10 +200,16 @@ class HttpStatusClient:
                 timeout=urllib3.Timeout(total=deadline_s),
             )
         except HTTPError as exc:
-            log.warning("cannot fetch pass keys: %s", type(exc).__name__)
+            cause = _transport_cause(exc)
+            log.warning("cannot fetch pass keys: %s", cause)
+            if self.breaker is not None:
+                self.breaker.failed(cause)  # known down: the first person need not wait
             return None
         if resp.status != 200:
             log.warning("cannot fetch pass keys: HTTP %d", resp.status)
+            if self.breaker is not None and (resp.status == 429 or resp.status >= 500):
+                wait = retry_after_s(resp.headers.get("Retry-After")) if resp.status == 429 else 0
+                self.breaker.failed(f"HTTP {resp.status}", not_before_s=wait)
             return None
         try:
             doc = json.loads(resp.data)
