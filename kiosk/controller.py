@@ -559,7 +559,7 @@ class GateController:
             return  # no status service at all: nothing to be offline from
         if v.via is Via.ONLINE:
             self._set_offline(False)
-        elif v.reason is Reason.BACKEND_UNAVAILABLE or (
+        elif v.reason in (Reason.BACKEND_UNAVAILABLE, Reason.CLOCK_UNTRUSTED) or (
             v.via is Via.PASS and self._checker.has_lookup
         ):
             self._set_offline(True)

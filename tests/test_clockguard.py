@@ -148,6 +148,8 @@ def test_the_event_and_the_journal_name_clock_untrusted(tmp_path, population, is
             runner.join(30)
     finally:
         world.close()
+    # The kiosk knows it is offline: the idle light blinks amber (gate.md indicators).
+    assert daemon.controller._offline
     d = next(e for e in events if e["type"] == "decision")
     assert (d["decision"], d["reason"], d["via"]) == ("refer", "clock_untrusted", "none")
     messages = [r.getMessage() for r in caplog.records]

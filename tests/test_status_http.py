@@ -121,6 +121,8 @@ def test_retry_after_forms():
     assert retry_after_s("soon") == 1.0
     assert retry_after_s("-5") == 1.0
     assert retry_after_s("1e9") == 1.0
+    assert retry_after_s("\u00b2") == 1.0  # a digit to str.isdigit, not to float
+    assert retry_after_s("Mon, 99 Foo 2024 99:99:99 GMT") == 1.0
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
 
 

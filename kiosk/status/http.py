@@ -231,7 +231,8 @@ def retry_after_s(value: str | None, *, now: float | None = None) -> float:
     if not value:
         return _RETRY_AFTER_DEFAULT_S
     value = value.strip()
-    if value.isdigit():  # RFC 9110: delta-seconds is digits only ("1.5", "-3", "inf" are not)
+    # RFC 9110: delta-seconds is ASCII digits only ("1.5", "-3", "inf" and "²" are not).
+    if value.isascii() and value.isdigit():
         return min(float(value), RETRY_AFTER_MAX_S)
     try:
         when = parsedate_to_datetime(value)
