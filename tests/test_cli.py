@@ -190,3 +190,20 @@ def test_check_refers_an_offline_pass_when_the_clock_is_untrusted(
     assert doc["clock"] == "never synchronised"
     assert "clock untrusted: never synchronised; offline pass decisions are referred" in err
     assert "offline pass decision referred: the clock is not trusted" in err
+
+
+def test_check_at_a_past_time_is_not_a_clock_gone_back(
+    capsys, tmp_path, status_service, issuer, population
+):
+    """The kiosk's high-water mark is now; --at an hour ago is a given time, not a clock fault."""
+    status_service.faults.set(down=True)
+    cfg = write_config(
+        tmp_path, status_service.url, policy={"offline_rule": "pass"}, status={"deadline_ms": 200}
+    )
+    (tmp_path / "state").mkdir(exist_ok=True)
+    (tmp_path / "state" / "clock.hwm").write_text(f"{time.time():.3f}\n")
+    iat = int(time.time()) - 3600
+    text = issuer.mint(population.with_status("green")[0].sub, "green", iat=iat, valid_s=300)
+    code, out, _ = run(capsys, "check", "--config", str(cfg), "--at", str(iat + 10), text)
+    doc = json.loads(out)
+    assert (code, doc["decision"], doc["via"]) == (0, "admit", "pass")
