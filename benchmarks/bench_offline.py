@@ -117,6 +117,27 @@ def main() -> None:
                     f"{label:<36} {when:<20} p50 {p50:8.3f} ms  p99 {p99:8.3f} ms  "
                     f"max {worst:8.1f} ms"
                 )
+    for down_s in (0.5, 10.0):
+        took = time_to_online(cfg, iins[0], down_s)
+        print(f"back online {took:5.2f} s after the service returned (it was down {down_s} s)")
+
+
+def time_to_online(cfg, text: str, down_s: float) -> float:
+    """Seconds from the service coming back to the client being online again, after it was
+    down for ``down_s`` (the probe has backed off by then)."""
+    with StatusService(load(), token=cfg.token, max_age_s=0) as service:
+        lookup = HttpStatusClient(service.url, token=cfg.token)
+        service.faults.set(down=True)
+        lookup.lookup(f"iin:{text}", deadline_s=cfg.status.deadline_ms / 1000)
+        time.sleep(down_s)
+        service.faults.reset()
+        t0 = time.monotonic()
+        assert lookup.breaker is not None
+        while not lookup.breaker.online and time.monotonic() - t0 < 60:
+            time.sleep(0.01)
+        took = time.monotonic() - t0
+        lookup.close()
+        return took
 
 
 if __name__ == "__main__":
