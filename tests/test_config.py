@@ -130,9 +130,19 @@ to = "10:00"
     assert "[[policy.rule]] #1 allowed: is required" in found
 
 
-def test_pin_conflict(tmp_path):
+def test_pin_conflict_names_the_default(tmp_path):
     path = write_config(tmp_path, None, gpio={"relay": 18})
-    assert any("[gpio] buzzer: pin 18 is already used by relay" in p for p in problems(path))
+    expected = "[gpio] buzzer (default 18): pin 18 is already used by relay = 18"
+    assert any(expected in p for p in problems(path))
+    path = write_config(tmp_path, None, gpio={"buzzer": 22})
+    expected = "[gpio] led_red (default 22): pin 22 is already used by buzzer = 22"
+    assert any(expected in p for p in problems(path))
+
+
+def test_two_configured_pins_the_same(tmp_path):
+    path = write_config(tmp_path, None, gpio={"relay": 5, "exit_sensor": 5})
+    found = problems(path)
+    assert any("[gpio] exit_sensor: pin 5 is already used by relay = 5" in p for p in found)
 
 
 def test_anti_passback_needs_a_window(tmp_path):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiosk.config.schema import DAYS, REQUIRED, SECTIONS, TABLES, Key
@@ -22,6 +26,10 @@ from kiosk.policy import (
 )
 
 DEFAULT_STATE_DIR = "/var/lib/ashyq-kiosk"
+MAX_FILE_BYTES = 1 << 20
+"""A kiosk's configuration is a few kilobytes; anything far larger is not one."""
+SECRET_KEYS = frozenset(k for keys in SECTIONS.values() for k, s in keys.items() if s.secret)
+_TIME = re.compile(r"[0-9]{2}:[0-9]{2}")  # ASCII digits only: int() would take any script's
 
 
 class Section(dict[str, Any]):
@@ -32,6 +40,11 @@ class Section(dict[str, Any]):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        # A Config in a traceback or a debug log must not carry the token or the password.
+        shown = {k: ("***" if k in SECRET_KEYS and v is not None else v) for k, v in self.items()}
+        return f"Section({shown!r})"
 
 
 @dataclass
@@ -80,14 +93,7 @@ class _Problems:
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate ``path``; raise ConfigError listing every problem."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason}"]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    raw = _read_toml(path)
     problems = _Problems(path)
     base = path.resolve().parent
     sections: dict[str, Section] = {}
@@ -101,7 +107,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             table = {}
         extra = set(TABLES) if name == "policy" else set()
         sections[name] = Section(_section(table, keys, f"[{name}]", base, problems, extra))
-    _cross_checks(sections, problems)
+    gpio_given = raw.get("gpio")
+    _cross_checks(sections, problems, set(gpio_given) if isinstance(gpio_given, dict) else set())
     secret = _venue_secret(sections["kiosk"], problems)
     token = _token(sections["status"], problems)
     mqtt_password = _mqtt_password(sections["mqtt"], problems)
@@ -110,6 +117,37 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(problems.items)
     assert policy is not None
     return Config(path, sections, policy, secret, token, mqtt_password)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's TOML document, or a ConfigError saying why there is none (never a crash)."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    except ValueError as exc:  # a NUL byte in the path
+        raise ConfigError([f"{path!r}: cannot read: {exc}"]) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError([f"{path}: larger than {MAX_FILE_BYTES} bytes: not a configuration"])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    except RecursionError as exc:
+        raise ConfigError([f"{path}: not valid TOML: tables or arrays nested too deeply"]) from exc
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut short: a problem line quotes the value, not a whole file."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _near(name: str, known: Any) -> str:
@@ -137,11 +175,21 @@ def _section(
             continue
         value = _value(table[key], spec, f"{where} {key}", problems)
         if value is not None and spec.path:
-            value = str((base / os.path.expanduser(value)).resolve())
-            if spec.must_exist and not Path(value).is_file():
-                problems.add(f"{where} {key}", f"no such file: {value}")
+            value = _path(value, spec, base, f"{where} {key}", problems)
         values[key] = value
     return values
+
+
+def _path(value: str, spec: Key, base: Path, where: str, problems: _Problems) -> str | None:
+    try:
+        resolved = str((base / os.path.expanduser(value)).resolve())
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop
+        problems.add(where, f"cannot resolve the path {_shown(value)}: {exc}")
+        return None
+    if spec.must_exist and not os.path.isfile(resolved):  # isfile: False, never an OSError
+        what = "is a folder, not a file" if os.path.isdir(resolved) else "no such file"
+        problems.add(where, f"{what}: {resolved}")
+    return resolved
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -163,26 +211,71 @@ def _value(value: Any, spec: Key, where: str, problems: _Problems) -> Any:
 def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) -> Any:
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
+        ok = True  # converted below, after the range check (a huge int overflows a float)
+    shown = "a secret value" if spec.secret else _shown(value)  # never echo a secret
     if not ok:
-        shown = "a secret value" if spec.secret else repr(value)  # never echo a secret
         problems.add(where, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {shown}")
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        # NaN compares false with every limit, so it would slip through the range check.
+        problems.add(where, f"{shown} is not a finite number")
+        return None
+    if isinstance(value, str) and "\x00" in value:
+        problems.add(where, "contains a NUL character")
         return None
     if spec.choices is not None and value not in spec.choices:
         choices = ", ".join(repr(c) for c in spec.choices)
         hint = _near(value, [str(c) for c in spec.choices]) if isinstance(value, str) else ""
-        problems.add(where, f"{value!r} is not one of {choices}{hint}")
+        problems.add(where, f"{shown} is not one of {choices}{hint}")
         return None
     if spec.min is not None and value < spec.min:
-        problems.add(where, f"{value!r} is below the minimum {spec.min:g}")
+        problems.add(where, f"{shown} is below the minimum {spec.min:g}")
         return None
     if spec.max is not None and value > spec.max:
-        problems.add(where, f"{value!r} is above the maximum {spec.max:g}")
+        problems.add(where, f"{shown} is above the maximum {spec.max:g}")
         return None
-    return value
+    return float(value) if kind is float else value
 
 
-def _cross_checks(s: dict[str, Section], problems: _Problems) -> None:
+USED_PINS = (
+    "relay",
+    "buzzer",
+    "passage_sensor",
+    "exit_sensor",
+    "fire_alarm",
+    "led_red",
+    "led_green",
+)
+
+
+def used_pins(gpio: Section) -> list[str]:
+    """The [gpio] keys whose pins this configuration drives or reads."""
+    return [*USED_PINS, "led_blue" if gpio["led_kind"] == "rgb" else "led_amber"]
+
+
+def url_host(url: str) -> tuple[str | None, str | None]:
+    """(host, None) of a URL, or (None, why it is not a usable URL)."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises for a port out of range
+    except ValueError as exc:
+        return None, str(exc)
+    if not host:
+        return None, "names no host"
+    return host, None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cross_checks(s: dict[str, Section], problems: _Problems, gpio_given: set[str]) -> None:
     kiosk, status = s["kiosk"], s["status"]
     if kiosk["state_dir"] is None:
         kiosk["state_dir"] = os.environ.get("STATE_DIRECTORY", DEFAULT_STATE_DIR).split(":")[0]
@@ -191,34 +284,39 @@ def _cross_checks(s: dict[str, Section], problems: _Problems) -> None:
         if not url:
             problems.add("[status] url", "is required when backend is 'http'")
         elif not url.startswith(("http://", "https://")):
-            problems.add("[status] url", f"{url!r} must start with http:// or https://")
+            problems.add("[status] url", f"{_shown(url)} must start with http:// or https://")
+        elif (why := url_host(url)[1]) is not None:
+            problems.add("[status] url", f"{_shown(url)} is not a usable URL: {why}")
     if status["backend"] == "mqtt" and not s["mqtt"]["enabled"]:
         problems.add("[status] backend", "'mqtt' needs [mqtt] enabled = true")
     for url in s["mqtt"]["brokers"] or []:
         if not url.startswith(("mqtt://", "mqtts://")):
-            problems.add("[mqtt] brokers", f"{url!r} must start with mqtt:// or mqtts://")
+            problems.add("[mqtt] brokers", f"{_shown(url)} must start with mqtt:// or mqtts://")
+        elif (why := url_host(url)[1]) is not None:
+            problems.add("[mqtt] brokers", f"{_shown(url)} is not a usable URL: {why}")
     if s["mqtt"]["enabled"] and not s["mqtt"]["brokers"]:
         problems.add("[mqtt] brokers", "name at least one broker when [mqtt] is enabled")
     if bool(status["client_cert"]) != bool(status["client_key"]) and status["client_key"]:
         problems.add("[status] client_cert", "is required when client_key is set")
-    gpio = s["gpio"]
+    _pin_conflicts(s["gpio"], gpio_given, problems)
+
+
+def _pin_conflicts(gpio: Section, given: set[str], problems: _Problems) -> None:
+    """Two functions on one pin; a pin left at its default is the one named, as a default,
+    since the technician set the other one on purpose and may not know the default."""
     pins: dict[int, str] = {}
-    used = [
-        "relay",
-        "buzzer",
-        "passage_sensor",
-        "exit_sensor",
-        "fire_alarm",
-        "led_red",
-        "led_green",
-    ]
-    used.append("led_blue" if gpio["led_kind"] == "rgb" else "led_amber")
-    for key in used:
+    used = used_pins(gpio)
+    for key in sorted(used, key=lambda k: k not in given):  # configured keys first
         pin = gpio[key]
         if pin is None or pin < 0:
             continue
         if pin in pins:
-            problems.add(f"[gpio] {key}", f"pin {pin} is already used by {pins[pin]}")
+            other = pins[pin]
+            name = key if key in given else f"{key} (default {pin})"
+            by = f"{other} = {pin}" if other in given else f"{other} (default {pin})"
+            problems.add(
+                f"[gpio] {name}", f"pin {pin} is already used by {by}; give {key} a free pin"
+            )
         pins[pin] = key
 
 
@@ -257,7 +355,10 @@ def _read_secret(path: str, where: str, problems: _Problems) -> str | None:
     try:
         text = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        problems.add(where, f"cannot read {path}: {exc.strerror}")
+        problems.add(where, f"cannot read {path}: {exc.strerror or exc}")
+        return None
+    except UnicodeDecodeError as exc:
+        problems.add(where, f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}")
         return None
     if not text:
         problems.add(where, f"{path} is empty")
@@ -265,14 +366,13 @@ def _read_secret(path: str, where: str, problems: _Problems) -> str | None:
 
 
 def _minutes(text: Any, where: str, problems: _Problems) -> int | None:
-    """'HH:MM' (24:00 allowed as the end of the day) to minutes."""
-    try:
-        hh, mm = str(text).split(":")
-        minutes = int(hh) * 60 + int(mm)
-        if len(hh) != 2 or len(mm) != 2 or int(mm) > 59 or minutes > MINUTES_PER_DAY:
-            raise ValueError
-    except ValueError:
-        problems.add(where, f"{text!r} is not a time of day HH:MM")
+    """'HH:MM' (24:00 allowed as the end of the day) to minutes; None already reported."""
+    if text is None:
+        return None
+    ok = isinstance(text, str) and _TIME.fullmatch(text) is not None
+    minutes = int(text[:2]) * 60 + int(text[3:]) if ok else 0
+    if not ok or int(text[3:]) > 59 or minutes > MINUTES_PER_DAY:
+        problems.add(where, f"{_shown(text)} is not a time of day HH:MM (00:00 to 24:00)")
         return None
     return minutes
 
@@ -280,6 +380,9 @@ def _minutes(text: Any, where: str, problems: _Problems) -> int | None:
 def _window(item: dict[str, Any], start: str, end: str, where: str, problems: _Problems):
     a = _minutes(item[start], f"{where} {start}", problems)
     b = _minutes(item[end], f"{where} {end}", problems)
+    if item["days"] == []:
+        problems.add(f"{where} days", "is empty: the window would never apply; name its days")
+        return None
     if a is None or b is None or item["days"] is None:
         return None
     if a == b:
@@ -291,9 +394,10 @@ def _window(item: dict[str, Any], start: str, end: str, where: str, problems: _P
 
 def _policy(raw: Any, p: Section, problems: _Problems, base: Path) -> VenuePolicy | None:
     try:
-        ZoneInfo(p["timezone"])
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.add("[policy] timezone", f"{p['timezone']!r} is not a known time zone")
+        if p["timezone"] is not None:  # a wrong type is reported already
+            ZoneInfo(p["timezone"])
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
+        problems.add("[policy] timezone", f"{_shown(p['timezone'])} is not a known time zone")
     windows: dict[str, list[Any]] = {"hours": [], "rule": []}
     for name, keys in TABLES.items():
         items = raw.get(name, []) if isinstance(raw, dict) else []
