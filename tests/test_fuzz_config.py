@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kiosk.config import Config, load_config
+from kiosk.config.commissioning import findings
 from kiosk.config.schema import SECTIONS, TABLES
+from kiosk.config.show import shown
 from kiosk.errors import ConfigError
 from support import REPO
 
@@ -117,7 +119,8 @@ def check(path: Path) -> Config | None:
         return None
     assert isinstance(cfg, Config)
     repr(cfg)
-    cfg.masked()
+    json.dumps(shown(cfg), default=str)  # what --show prints
+    findings(cfg)  # what config check and the doctor warn about
     return cfg
 
 

@@ -29,6 +29,8 @@ DEFAULT_STATE_DIR = "/var/lib/ashyq-kiosk"
 MAX_FILE_BYTES = 1 << 20
 """A kiosk's configuration is a few kilobytes; anything far larger is not one."""
 SECRET_KEYS = frozenset(k for keys in SECTIONS.values() for k, s in keys.items() if s.secret)
+# Ids are MQTT topic levels and command audiences (mqtt.md): no "/", "+", "#" or spaces.
+_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _TIME = re.compile(r"[0-9]{2}:[0-9]{2}")  # ASCII digits only: int() would take any script's
 
 
@@ -277,6 +279,23 @@ def is_loopback(host: str) -> bool:
 
 def _cross_checks(s: dict[str, Section], problems: _Problems, gpio_given: set[str]) -> None:
     kiosk, status = s["kiosk"], s["status"]
+    for key in ("id", "venue_id"):
+        value = kiosk[key]
+        if isinstance(value, str) and _ID.fullmatch(value) is None:
+            problems.add(
+                f"[kiosk] {key}",
+                f"{_shown(value)} must be 1 to 64 letters, digits, '.', '_', ':' or '-' "
+                "(it is a level of the MQTT topics)",
+            )
+    prefix = s["mqtt"]["prefix"]
+    if isinstance(prefix, str) and (
+        not prefix or prefix.startswith("/") or prefix.endswith("/") or {"+", "#"} & set(prefix)
+    ):
+        problems.add(
+            "[mqtt] prefix",
+            f"{_shown(prefix)} must be topic levels like 'ashyq/v1': not empty, no leading or "
+            "trailing '/', no '+' or '#'",
+        )
     if kiosk["state_dir"] is None:
         kiosk["state_dir"] = os.environ.get("STATE_DIRECTORY", DEFAULT_STATE_DIR).split(":")[0]
     if status["backend"] == "http":
