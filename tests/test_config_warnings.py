@@ -225,6 +225,12 @@ def test_pins_off_the_header_or_on_a_bus(tmp_path, gpio, key, words):
     assert words in items[0].message
 
 
+def test_no_fire_alarm_input_on_a_real_kiosk(tmp_path):
+    items = found(real(tmp_path, gpio={"fire_alarm": -1}))
+    assert [(f.where, f.unsafe) for f in items] == [("[gpio] fire_alarm", False)]
+    assert found(write_config(tmp_path, None, gpio={"fire_alarm": -1, "pin_factory": "mock"})) == []
+
+
 def test_led_amber_is_not_checked_for_an_rgb_led(tmp_path):
     assert found(real(tmp_path, gpio={"led_amber": 40})) == []
 

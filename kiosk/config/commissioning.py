@@ -85,6 +85,7 @@ def findings(cfg: Config) -> list[Finding]:
         _placeholders(cfg, add)
         _test_keys(cfg, add)
         _secret_modes(cfg, add)
+        _fire_alarm(cfg, add)
     _plain_text_secrets(cfg, add)
     _capacity(cfg, add)
     _pins(cfg, add)
@@ -230,6 +231,16 @@ def _plain_text_secrets(cfg: Config, add: Any) -> None:
                     "use mqtts:// for a broker that is not this machine",
                     unsafe=True,
                 )
+
+
+def _fire_alarm(cfg: Config, add: Any) -> None:
+    if cfg.gpio.fire_alarm < 0:
+        add(
+            "[gpio] fire_alarm",
+            "is -1: no fire-alarm contact, so the kiosk never holds the turnstile free in an "
+            "emergency (gate.md); only the turnstile's own wiring would",
+            "wire the alarm panel's normally-closed contact and set fire_alarm to its pin",
+        )
 
 
 def _capacity(cfg: Config, add: Any) -> None:
