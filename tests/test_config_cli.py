@@ -113,3 +113,15 @@ def test_unreadable_file_even_for_root(tmp_path: Path, capsys, monkeypatch) -> N
     monkeypatch.setattr(Path, "open", refuse)
     assert main(["config", "check", str(path)]) == 2
     assert f"config error: {path}: cannot read: Permission denied" in capsys.readouterr().err
+
+
+def test_fifo_device_and_huge_file(tmp_path: Path, capsys) -> None:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# " + "x" * (1 << 20) + "\n")
+    cases = {fifo: "not a regular file", Path("/dev/zero"): "not a regular file", huge: "larger"}
+    for path, words in cases.items():
+        assert main(["config", "check", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert f"config error: {path}: " in err and words in err, err

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.config.load import Config, is_loopback, url_host, used_pins
+from kiosk.config.load import Config
+from kiosk.config.values import is_loopback, url_host, used_pins
 
 PLACEHOLDER = "change-me"
 # The public halves of the simulators' TEST ONLY keys (simulators/keys/), by their "x":

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiosk.config.schema import DAYS, REQUIRED, SECTIONS, TABLES, Key
+from kiosk.config.values import read_toml, shown_value, url_host, used_pins
 from kiosk.errors import ConfigError
 from kiosk.policy import (
     MINUTES_PER_DAY,
@@ -26,8 +24,6 @@ from kiosk.policy import (
 )
 
 DEFAULT_STATE_DIR = "/var/lib/ashyq-kiosk"
-MAX_FILE_BYTES = 1 << 20
-"""A kiosk's configuration is a few kilobytes; anything far larger is not one."""
 SECRET_KEYS = frozenset(k for keys in SECTIONS.values() for k, s in keys.items() if s.secret)
 # Ids are MQTT topic levels and command audiences (mqtt.md): no "/", "+", "#" or spaces.
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -95,7 +91,7 @@ class _Problems:
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate ``path``; raise ConfigError listing every problem."""
     path = Path(path)
-    raw = _read_toml(path)
+    raw = read_toml(path)
     problems = _Problems(path)
     base = path.resolve().parent
     sections: dict[str, Section] = {}
@@ -119,37 +115,6 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(problems.items)
     assert policy is not None
     return Config(path, sections, policy, secret, token, mqtt_password)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    """The file's TOML document, or a ConfigError saying why there is none (never a crash)."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
-    except ValueError as exc:  # a NUL byte in the path
-        raise ConfigError([f"{path!r}: cannot read: {exc}"]) from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError([f"{path}: larger than {MAX_FILE_BYTES} bytes: not a configuration"])
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from exc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
-    except RecursionError as exc:
-        raise ConfigError([f"{path}: not valid TOML: tables or arrays nested too deeply"]) from exc
-    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)``, cut short: a problem line quotes the value, not a whole file."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _near(name: str, known: Any) -> str:
@@ -186,7 +151,7 @@ def _path(value: str, spec: Key, base: Path, where: str, problems: _Problems) ->
     try:
         resolved = str((base / os.path.expanduser(value)).resolve())
     except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop
-        problems.add(where, f"cannot resolve the path {_shown(value)}: {exc}")
+        problems.add(where, f"cannot resolve the path {shown_value(value)}: {exc}")
         return None
     if spec.must_exist and not os.path.isfile(resolved):  # isfile: False, never an OSError
         what = "is a folder, not a file" if os.path.isdir(resolved) else "no such file"
@@ -214,7 +179,7 @@ def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) 
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         ok = True  # converted below, after the range check (a huge int overflows a float)
-    shown = "a secret value" if spec.secret else _shown(value)  # never echo a secret
+    shown = "a secret value" if spec.secret else shown_value(value)  # never echo a secret
     if not ok:
         problems.add(where, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {shown}")
         return None
@@ -239,44 +204,6 @@ def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) 
     return float(value) if kind is float else value
 
 
-USED_PINS = (
-    "relay",
-    "buzzer",
-    "passage_sensor",
-    "exit_sensor",
-    "fire_alarm",
-    "led_red",
-    "led_green",
-)
-
-
-def used_pins(gpio: Section) -> list[str]:
-    """The [gpio] keys whose pins this configuration drives or reads."""
-    return [*USED_PINS, "led_blue" if gpio["led_kind"] == "rgb" else "led_amber"]
-
-
-def url_host(url: str) -> tuple[str | None, str | None]:
-    """(host, None) of a URL, or (None, why it is not a usable URL)."""
-    try:
-        parts = urlsplit(url)
-        host, _ = parts.hostname, parts.port  # .port raises for a port out of range
-    except ValueError as exc:
-        return None, str(exc)
-    if not host:
-        return None, "names no host"
-    return host, None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine (localhost, 127.0.0.0/8, ::1)."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _cross_checks(s: dict[str, Section], problems: _Problems, gpio_given: set[str]) -> None:
     kiosk, status = s["kiosk"], s["status"]
     for key in ("id", "venue_id"):
@@ -284,7 +211,7 @@ def _cross_checks(s: dict[str, Section], problems: _Problems, gpio_given: set[st
         if isinstance(value, str) and _ID.fullmatch(value) is None:
             problems.add(
                 f"[kiosk] {key}",
-                f"{_shown(value)} must be 1 to 64 letters, digits, '.', '_', ':' or '-' "
+                f"{shown_value(value)} must be 1 to 64 letters, digits, '.', '_', ':' or '-' "
                 "(it is a level of the MQTT topics)",
             )
     prefix = s["mqtt"]["prefix"]
@@ -293,7 +220,7 @@ def _cross_checks(s: dict[str, Section], problems: _Problems, gpio_given: set[st
     ):
         problems.add(
             "[mqtt] prefix",
-            f"{_shown(prefix)} must be topic levels like 'ashyq/v1': not empty, no leading or "
+            f"{shown_value(prefix)} must be topic levels like 'ashyq/v1': not empty, no leading or "
             "trailing '/', no '+' or '#'",
         )
     if kiosk["state_dir"] is None:
@@ -303,16 +230,18 @@ def _cross_checks(s: dict[str, Section], problems: _Problems, gpio_given: set[st
         if not url:
             problems.add("[status] url", "is required when backend is 'http'")
         elif not url.startswith(("http://", "https://")):
-            problems.add("[status] url", f"{_shown(url)} must start with http:// or https://")
+            problems.add("[status] url", f"{shown_value(url)} must start with http:// or https://")
         elif (why := url_host(url)[1]) is not None:
-            problems.add("[status] url", f"{_shown(url)} is not a usable URL: {why}")
+            problems.add("[status] url", f"{shown_value(url)} is not a usable URL: {why}")
     if status["backend"] == "mqtt" and not s["mqtt"]["enabled"]:
         problems.add("[status] backend", "'mqtt' needs [mqtt] enabled = true")
     for url in s["mqtt"]["brokers"] or []:
         if not url.startswith(("mqtt://", "mqtts://")):
-            problems.add("[mqtt] brokers", f"{_shown(url)} must start with mqtt:// or mqtts://")
+            problems.add(
+                "[mqtt] brokers", f"{shown_value(url)} must start with mqtt:// or mqtts://"
+            )
         elif (why := url_host(url)[1]) is not None:
-            problems.add("[mqtt] brokers", f"{_shown(url)} is not a usable URL: {why}")
+            problems.add("[mqtt] brokers", f"{shown_value(url)} is not a usable URL: {why}")
     if s["mqtt"]["enabled"] and not s["mqtt"]["brokers"]:
         problems.add("[mqtt] brokers", "name at least one broker when [mqtt] is enabled")
     if bool(status["client_cert"]) != bool(status["client_key"]) and status["client_key"]:
@@ -391,7 +320,7 @@ def _minutes(text: Any, where: str, problems: _Problems) -> int | None:
     ok = isinstance(text, str) and _TIME.fullmatch(text) is not None
     minutes = int(text[:2]) * 60 + int(text[3:]) if ok else 0
     if not ok or int(text[3:]) > 59 or minutes > MINUTES_PER_DAY:
-        problems.add(where, f"{_shown(text)} is not a time of day HH:MM (00:00 to 24:00)")
+        problems.add(where, f"{shown_value(text)} is not a time of day HH:MM (00:00 to 24:00)")
         return None
     return minutes
 
@@ -416,7 +345,7 @@ def _policy(raw: Any, p: Section, problems: _Problems, base: Path) -> VenuePolic
         if p["timezone"] is not None:  # a wrong type is reported already
             ZoneInfo(p["timezone"])
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
-        problems.add("[policy] timezone", f"{_shown(p['timezone'])} is not a known time zone")
+        problems.add("[policy] timezone", f"{shown_value(p['timezone'])} is not a known time zone")
     windows: dict[str, list[Any]] = {"hours": [], "rule": []}
     for name, keys in TABLES.items():
         items = raw.get(name, []) if isinstance(raw, dict) else []
