@@ -28,7 +28,7 @@ FAST = settings(
     derandomize=True,
     database=None,
     deadline=None,
-    max_examples=150,
+    max_examples=400,
     suppress_health_check=[
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
