@@ -79,10 +79,20 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    """`kiosk config check`: validate a file; print it with secrets masked on request."""
+    """`kiosk config check`: validate a file; print it with secrets masked on request.
+
+    Commissioning mistakes (kiosk.config.commissioning) are printed as warnings on standard
+    error; they do not change the exit status, which says whether the file loads."""
+    from kiosk.config.commissioning import findings
+    from kiosk.config.show import shown
+
     cfg = load_config(args.file)
     if args.show:
-        print(json.dumps(cfg.masked(), indent=2, default=str))
+        print(json.dumps(shown(cfg), indent=2, default=str))
+    for finding in findings(cfg):
+        label = "unsafe" if finding.unsafe else "warning"
+        print(f"{label}: {finding.path}: {finding.where}: {finding.message}", file=sys.stderr)
+        print(f"  fix: {finding.fix}", file=sys.stderr)
     print(
         f"{args.file}: OK (kiosk {cfg.kiosk.id}, venue {cfg.kiosk.venue_id}, "
         f"policy {cfg.policy.name})",

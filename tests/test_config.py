@@ -130,9 +130,19 @@ to = "10:00"
     assert "[[policy.rule]] #1 allowed: is required" in found
 
 
-def test_pin_conflict(tmp_path):
+def test_pin_conflict_names_the_default(tmp_path):
     path = write_config(tmp_path, None, gpio={"relay": 18})
-    assert any("[gpio] buzzer: pin 18 is already used by relay" in p for p in problems(path))
+    expected = "[gpio] buzzer (default 18): pin 18 is already used by relay = 18"
+    assert any(expected in p for p in problems(path))
+    path = write_config(tmp_path, None, gpio={"buzzer": 22})
+    expected = "[gpio] led_red (default 22): pin 22 is already used by buzzer = 22"
+    assert any(expected in p for p in problems(path))
+
+
+def test_two_configured_pins_the_same(tmp_path):
+    path = write_config(tmp_path, None, gpio={"relay": 5, "exit_sensor": 5})
+    found = problems(path)
+    assert any("[gpio] exit_sensor: pin 5 is already used by relay = 5" in p for p in found)
 
 
 def test_anti_passback_needs_a_window(tmp_path):
@@ -144,3 +154,31 @@ def test_state_dir_from_systemd(tmp_path, monkeypatch):
     monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/ashyq-kiosk")
     cfg = load_config(write_config(tmp_path, None, kiosk={"state_dir": None}))
     assert str(cfg.state_dir) == "/var/lib/ashyq-kiosk"
+
+
+@pytest.mark.parametrize("value", ["", "a/b", "k+", "k#", "two words", "x" * 65])
+def test_ids_are_mqtt_topic_levels(tmp_path, value):
+    found = problems(write_config(tmp_path, None, kiosk={"id": value, "venue_id": value}))
+    assert any("[kiosk] id: " in p and "MQTT topics" in p for p in found)
+    assert any("[kiosk] venue_id: " in p for p in found)
+
+
+@pytest.mark.parametrize("value", ["", "/ashyq", "ashyq/", "ashyq/+", "a/#"])
+def test_mqtt_prefix_is_topic_levels(tmp_path, value):
+    found = problems(write_config(tmp_path, None, mqtt={"prefix": value}))
+    assert any("[mqtt] prefix: " in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("status", "url", "http://[::1"),
+        ("status", "url", "http://host:99999"),
+        ("status", "url", "https://"),
+        ("mqtt", "brokers", ["mqtt://"]),
+        ("mqtt", "brokers", ["mqtts://h:0x1"]),
+    ],
+)
+def test_urls_that_do_not_parse(tmp_path, section, key, value):
+    path = write_config(tmp_path, "http://127.0.0.1:9", **{section: {key: value}})
+    assert any(f"[{section}] {key}: " in p and "not a usable URL" in p for p in problems(path))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
-import tomllib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiosk.config.schema import DAYS, REQUIRED, SECTIONS, TABLES, Key
+from kiosk.config.values import read_toml, shown_value, url_host, used_pins
 from kiosk.errors import ConfigError
 from kiosk.policy import (
     MINUTES_PER_DAY,
@@ -22,6 +24,10 @@ from kiosk.policy import (
 )
 
 DEFAULT_STATE_DIR = "/var/lib/ashyq-kiosk"
+SECRET_KEYS = frozenset(k for keys in SECTIONS.values() for k, s in keys.items() if s.secret)
+# Ids are MQTT topic levels and command audiences (mqtt.md): no "/", "+", "#" or spaces.
+_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_TIME = re.compile(r"[0-9]{2}:[0-9]{2}")  # ASCII digits only: int() would take any script's
 
 
 class Section(dict[str, Any]):
@@ -32,6 +38,11 @@ class Section(dict[str, Any]):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        # A Config in a traceback or a debug log must not carry the token or the password.
+        shown = {k: ("***" if k in SECRET_KEYS and v is not None else v) for k, v in self.items()}
+        return f"Section({shown!r})"
 
 
 @dataclass
@@ -80,14 +91,7 @@ class _Problems:
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate ``path``; raise ConfigError listing every problem."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason}"]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    raw = read_toml(path)
     problems = _Problems(path)
     base = path.resolve().parent
     sections: dict[str, Section] = {}
@@ -101,7 +105,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             table = {}
         extra = set(TABLES) if name == "policy" else set()
         sections[name] = Section(_section(table, keys, f"[{name}]", base, problems, extra))
-    _cross_checks(sections, problems)
+    gpio_given = raw.get("gpio")
+    _cross_checks(sections, problems, set(gpio_given) if isinstance(gpio_given, dict) else set())
     secret = _venue_secret(sections["kiosk"], problems)
     token = _token(sections["status"], problems)
     mqtt_password = _mqtt_password(sections["mqtt"], problems)
@@ -137,11 +142,21 @@ def _section(
             continue
         value = _value(table[key], spec, f"{where} {key}", problems)
         if value is not None and spec.path:
-            value = str((base / os.path.expanduser(value)).resolve())
-            if spec.must_exist and not Path(value).is_file():
-                problems.add(f"{where} {key}", f"no such file: {value}")
+            value = _path(value, spec, base, f"{where} {key}", problems)
         values[key] = value
     return values
+
+
+def _path(value: str, spec: Key, base: Path, where: str, problems: _Problems) -> str | None:
+    try:
+        resolved = str((base / os.path.expanduser(value)).resolve())
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop
+        problems.add(where, f"cannot resolve the path {shown_value(value)}: {exc}")
+        return None
+    if spec.must_exist and not os.path.isfile(resolved):  # isfile: False, never an OSError
+        what = "is a folder, not a file" if os.path.isdir(resolved) else "no such file"
+        problems.add(where, f"{what}: {resolved}")
+    return resolved
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -163,27 +178,51 @@ def _value(value: Any, spec: Key, where: str, problems: _Problems) -> Any:
 def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) -> Any:
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
+        ok = True  # converted below, after the range check (a huge int overflows a float)
+    shown = "a secret value" if spec.secret else shown_value(value)  # never echo a secret
     if not ok:
-        shown = "a secret value" if spec.secret else repr(value)  # never echo a secret
         problems.add(where, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {shown}")
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        # NaN compares false with every limit, so it would slip through the range check.
+        problems.add(where, f"{shown} is not a finite number")
+        return None
+    if isinstance(value, str) and "\x00" in value:
+        problems.add(where, "contains a NUL character")
         return None
     if spec.choices is not None and value not in spec.choices:
         choices = ", ".join(repr(c) for c in spec.choices)
         hint = _near(value, [str(c) for c in spec.choices]) if isinstance(value, str) else ""
-        problems.add(where, f"{value!r} is not one of {choices}{hint}")
+        problems.add(where, f"{shown} is not one of {choices}{hint}")
         return None
     if spec.min is not None and value < spec.min:
-        problems.add(where, f"{value!r} is below the minimum {spec.min:g}")
+        problems.add(where, f"{shown} is below the minimum {spec.min:g}")
         return None
     if spec.max is not None and value > spec.max:
-        problems.add(where, f"{value!r} is above the maximum {spec.max:g}")
+        problems.add(where, f"{shown} is above the maximum {spec.max:g}")
         return None
-    return value
+    return float(value) if kind is float else value
 
 
-def _cross_checks(s: dict[str, Section], problems: _Problems) -> None:
+def _cross_checks(s: dict[str, Section], problems: _Problems, gpio_given: set[str]) -> None:
     kiosk, status = s["kiosk"], s["status"]
+    for key in ("id", "venue_id"):
+        value = kiosk[key]
+        if isinstance(value, str) and _ID.fullmatch(value) is None:
+            problems.add(
+                f"[kiosk] {key}",
+                f"{shown_value(value)} must be 1 to 64 letters, digits, '.', '_', ':' or '-' "
+                "(it is a level of the MQTT topics)",
+            )
+    prefix = s["mqtt"]["prefix"]
+    if isinstance(prefix, str) and (
+        not prefix or prefix.startswith("/") or prefix.endswith("/") or {"+", "#"} & set(prefix)
+    ):
+        problems.add(
+            "[mqtt] prefix",
+            f"{shown_value(prefix)} must be topic levels like 'ashyq/v1': not empty, no leading or "
+            "trailing '/', no '+' or '#'",
+        )
     if kiosk["state_dir"] is None:
         kiosk["state_dir"] = os.environ.get("STATE_DIRECTORY", DEFAULT_STATE_DIR).split(":")[0]
     if status["backend"] == "http":
@@ -191,34 +230,41 @@ def _cross_checks(s: dict[str, Section], problems: _Problems) -> None:
         if not url:
             problems.add("[status] url", "is required when backend is 'http'")
         elif not url.startswith(("http://", "https://")):
-            problems.add("[status] url", f"{url!r} must start with http:// or https://")
+            problems.add("[status] url", f"{shown_value(url)} must start with http:// or https://")
+        elif (why := url_host(url)[1]) is not None:
+            problems.add("[status] url", f"{shown_value(url)} is not a usable URL: {why}")
     if status["backend"] == "mqtt" and not s["mqtt"]["enabled"]:
         problems.add("[status] backend", "'mqtt' needs [mqtt] enabled = true")
     for url in s["mqtt"]["brokers"] or []:
         if not url.startswith(("mqtt://", "mqtts://")):
-            problems.add("[mqtt] brokers", f"{url!r} must start with mqtt:// or mqtts://")
+            problems.add(
+                "[mqtt] brokers", f"{shown_value(url)} must start with mqtt:// or mqtts://"
+            )
+        elif (why := url_host(url)[1]) is not None:
+            problems.add("[mqtt] brokers", f"{shown_value(url)} is not a usable URL: {why}")
     if s["mqtt"]["enabled"] and not s["mqtt"]["brokers"]:
         problems.add("[mqtt] brokers", "name at least one broker when [mqtt] is enabled")
     if bool(status["client_cert"]) != bool(status["client_key"]) and status["client_key"]:
         problems.add("[status] client_cert", "is required when client_key is set")
-    gpio = s["gpio"]
+    _pin_conflicts(s["gpio"], gpio_given, problems)
+
+
+def _pin_conflicts(gpio: Section, given: set[str], problems: _Problems) -> None:
+    """Two functions on one pin; a pin left at its default is the one named, as a default,
+    since the technician set the other one on purpose and may not know the default."""
     pins: dict[int, str] = {}
-    used = [
-        "relay",
-        "buzzer",
-        "passage_sensor",
-        "exit_sensor",
-        "fire_alarm",
-        "led_red",
-        "led_green",
-    ]
-    used.append("led_blue" if gpio["led_kind"] == "rgb" else "led_amber")
-    for key in used:
+    used = used_pins(gpio)
+    for key in sorted(used, key=lambda k: k not in given):  # configured keys first
         pin = gpio[key]
         if pin is None or pin < 0:
             continue
         if pin in pins:
-            problems.add(f"[gpio] {key}", f"pin {pin} is already used by {pins[pin]}")
+            other = pins[pin]
+            name = key if key in given else f"{key} (default {pin})"
+            by = f"{other} = {pin}" if other in given else f"{other} (default {pin})"
+            problems.add(
+                f"[gpio] {name}", f"pin {pin} is already used by {by}; give {key} a free pin"
+            )
         pins[pin] = key
 
 
@@ -257,7 +303,10 @@ def _read_secret(path: str, where: str, problems: _Problems) -> str | None:
     try:
         text = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        problems.add(where, f"cannot read {path}: {exc.strerror}")
+        problems.add(where, f"cannot read {path}: {exc.strerror or exc}")
+        return None
+    except UnicodeDecodeError as exc:
+        problems.add(where, f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}")
         return None
     if not text:
         problems.add(where, f"{path} is empty")
@@ -265,14 +314,13 @@ def _read_secret(path: str, where: str, problems: _Problems) -> str | None:
 
 
 def _minutes(text: Any, where: str, problems: _Problems) -> int | None:
-    """'HH:MM' (24:00 allowed as the end of the day) to minutes."""
-    try:
-        hh, mm = str(text).split(":")
-        minutes = int(hh) * 60 + int(mm)
-        if len(hh) != 2 or len(mm) != 2 or int(mm) > 59 or minutes > MINUTES_PER_DAY:
-            raise ValueError
-    except ValueError:
-        problems.add(where, f"{text!r} is not a time of day HH:MM")
+    """'HH:MM' (24:00 allowed as the end of the day) to minutes; None already reported."""
+    if text is None:
+        return None
+    ok = isinstance(text, str) and _TIME.fullmatch(text) is not None
+    minutes = int(text[:2]) * 60 + int(text[3:]) if ok else 0
+    if not ok or int(text[3:]) > 59 or minutes > MINUTES_PER_DAY:
+        problems.add(where, f"{shown_value(text)} is not a time of day HH:MM (00:00 to 24:00)")
         return None
     return minutes
 
@@ -280,6 +328,9 @@ def _minutes(text: Any, where: str, problems: _Problems) -> int | None:
 def _window(item: dict[str, Any], start: str, end: str, where: str, problems: _Problems):
     a = _minutes(item[start], f"{where} {start}", problems)
     b = _minutes(item[end], f"{where} {end}", problems)
+    if item["days"] == []:
+        problems.add(f"{where} days", "is empty: the window would never apply; name its days")
+        return None
     if a is None or b is None or item["days"] is None:
         return None
     if a == b:
@@ -291,9 +342,10 @@ def _window(item: dict[str, Any], start: str, end: str, where: str, problems: _P
 
 def _policy(raw: Any, p: Section, problems: _Problems, base: Path) -> VenuePolicy | None:
     try:
-        ZoneInfo(p["timezone"])
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.add("[policy] timezone", f"{p['timezone']!r} is not a known time zone")
+        if p["timezone"] is not None:  # a wrong type is reported already
+            ZoneInfo(p["timezone"])
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
+        problems.add("[policy] timezone", f"{shown_value(p['timezone'])} is not a known time zone")
     windows: dict[str, list[Any]] = {"hours": [], "rule": []}
     for name, keys in TABLES.items():
         items = raw.get(name, []) if isinstance(raw, dict) else []

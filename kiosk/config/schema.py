@@ -61,9 +61,9 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "name": Key(str, "default"),
         "timezone": Key(str, "Asia/Almaty"),
         "allowed": Key(list, ["green", "blue"], item=str, choices=STATUSES),
-        "capacity": Key(int, 0, min=0),
+        "capacity": Key(int, 0, min=0, max=100_000),
         "anti_passback": Key(str, "off", choices=("off", "soft", "hard")),
-        "anti_passback_s": Key(float, 0.0, min=0),
+        "anti_passback_s": Key(float, 0.0, min=0, max=7 * 86_400),
         "offline_rule": Key(str, "refer", choices=("deny", "refer", "pass")),
         "max_pass_age_s": Key(float, 300.0, min=0, max=3600),
         "lock_s": Key(float, 0.0, min=0, max=86_400),
@@ -89,7 +89,13 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "scanner": {
         "enabled": Key(bool, False),
         "url": Key(str, "/dev/ttyACM0"),
-        "baud": Key(int, 9600, choices=(1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)),
+        "baud": Key(
+            int,
+            9600,
+            choices=(1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200),
+            min=1200,
+            max=115_200,
+        ),
         "reconnect_max_s": Key(float, 5.0, min=0.1, max=300),
     },
     "gpio": {
@@ -118,8 +124,8 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "client_cert": Key(str, None, path=True, must_exist=True),
         "client_key": Key(str, None, path=True, must_exist=True),
         "keepalive_s": Key(int, 30, min=5, max=3600),
-        "retention_s": Key(float, 7 * 86_400.0, min=60),
-        "max_events": Key(int, 1_000_000, min=1000),
+        "retention_s": Key(float, 7 * 86_400.0, min=60, max=366 * 86_400),
+        "max_events": Key(int, 1_000_000, min=1000, max=100_000_000),
     },
 }
 

@@ -27,6 +27,7 @@ def _checks(cfg: Config, sim: SimHardware) -> list[tuple[str, Callable[[], Check
     from kiosk.doctor import hardware, local, network
 
     return [
+        ("configuration", lambda: _commissioning(cfg)),
         ("pass keys", lambda: local.check_pass_keys(cfg)),
         ("operator keys", lambda: local.check_operator_keys(cfg)),
         ("state dir", lambda: local.check_state_dir(cfg)),
@@ -36,6 +37,17 @@ def _checks(cfg: Config, sim: SimHardware) -> list[tuple[str, Callable[[], Check
         ("camera", lambda: hardware.check_camera(cfg, sim)),
         ("scanner", lambda: hardware.check_scanner(cfg, sim)),
         ("gpio", lambda: hardware.check_gpio(cfg, sim)),
+    ]
+
+
+def _commissioning(cfg: Config) -> list[Check]:
+    """The same commissioning findings `kiosk config check` warns about: one row each, named
+    by its section and key; FAIL for the unsafe ones."""
+    from kiosk.config.commissioning import findings
+
+    return [
+        (Check.failed if f.unsafe else Check.warned)(f.where, f.message, f.fix)
+        for f in findings(cfg)
     ]
 
 
