@@ -20,7 +20,6 @@ from drivers.gpio import (
     GpioBoard,
     GpioInputs,
     LightIndicator,
-    RelayTurnstile,
     _device_errors,
     make_pin_factory,
 )
@@ -102,90 +101,6 @@ def test_no_gpio_library_at_all_gets_the_hint() -> None:
 def test_pin_factory_unknown_name() -> None:
     with pytest.raises(DeviceError, match="unknown pin factory 'pigpio'"):
         make_pin_factory("pigpio")
-
-
-# -- relay ------------------------------------------------------------------------------------
-
-
-def test_relay_is_released_from_the_instant_it_exists(
-    factory: MockFactory, closing: list[Callable[[], None]]
-) -> None:
-    pin = factory.pin(RELAY)
-    relay = RelayTurnstile(RELAY, pin_factory=factory)
-    closing.append(relay.close)
-    assert pin.function == "output"
-    assert levels(pin) == [0.0]  # never a high state before free()
-    assert not relay.is_free and not relay.energised
-    relay.free()
-    relay.lock()
-    relay.free()
-    relay.release()
-    assert levels(pin) == [0.0, 1.0, 0.0, 1.0, 0.0]
-    assert not relay.is_free
-
-
-def test_active_low_relay_never_drops_low_at_creation(
-    factory: MockFactory, closing: list[Callable[[], None]]
-) -> None:
-    pin = factory.pin(RELAY)
-    pin.pull = "up"  # as the relay board's own pull-up holds it before the kiosk starts
-    pin.clear_states()
-    relay = RelayTurnstile(RELAY, active_high=False, pin_factory=factory)
-    closing.append(relay.close)
-    assert levels(pin) == [1.0]
-    relay.free()
-    assert relay.is_free and relay.energised and pin.state == 0
-    relay.lock()
-    assert levels(pin) == [1.0, 0.0, 1.0]
-    relay.close()
-    assert pin.state == 1
-
-
-@pytest.mark.parametrize("active_high", [True, False])
-def test_fail_safe_site_frees_by_releasing(
-    factory: MockFactory, closing: list[Callable[[], None]], active_high: bool
-) -> None:
-    pin = factory.pin(RELAY)
-    relay = RelayTurnstile(RELAY, active_high=active_high, fail_safe=True, pin_factory=factory)
-    closing.append(relay.close)
-    released = 0.0 if active_high else 1.0
-    energised = 1.0 - released
-    assert pin.state == released and relay.is_free  # released = free on a fail-safe site
-    relay.lock()
-    assert pin.state == energised and not relay.is_free
-    relay.free()
-    assert pin.state == released and relay.is_free
-    relay.lock()
-    relay.release()
-    assert pin.state == released and relay.is_free
-
-
-@pytest.mark.parametrize("fail_safe", [False, True])
-def test_close_leaves_the_relay_released(factory: MockFactory, fail_safe: bool) -> None:
-    pin = factory.pin(RELAY)
-    relay = RelayTurnstile(RELAY, fail_safe=fail_safe, pin_factory=factory)
-    energise = relay.lock if fail_safe else relay.free
-    energise()
-    assert pin.state == 1
-    relay.close()
-    relay.close()  # twice is harmless
-    assert pin.state == 0
-    relay.release()  # a released relay stays released
-    with pytest.raises(DeviceError, match="closed"):
-        energise()
-    # The pin is given back.
-    OutputDevice(RELAY, pin_factory=factory).close()
-
-
-def test_relay_pin_errors_are_device_errors(
-    factory: MockFactory, closing: list[Callable[[], None]]
-) -> None:
-    with pytest.raises(DeviceError, match="turnstile relay on GPIO99"):
-        RelayTurnstile(99, pin_factory=factory)
-    relay = RelayTurnstile(RELAY, pin_factory=factory)
-    closing.append(relay.close)
-    with pytest.raises(DeviceError, match="GPIO17"):
-        RelayTurnstile(RELAY, pin_factory=factory)
 
 
 # -- light ------------------------------------------------------------------------------------
