@@ -94,13 +94,19 @@ def fallbacks_collected(into: list[str]) -> Iterator[None]:
     gpiozero warns once per library it tries (lgpio, rpigpio, pigpio, native) before it
     gives up; the reasons belong in one error line, not in four two-line warnings.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PinFactoryFallback)
-        try:
-            yield
-        finally:
-            for w in caught:
-                if issubclass(w.category, PinFactoryFallback):
-                    into.append(str(w.message).removeprefix("Falling back from "))
-                else:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always", PinFactoryFallback)
+            try:
+                yield
+            finally:
+                caught.extend(recorded)
+    finally:
+        # Outside the recording context, or the warnings re-emitted here would be recorded
+        # again (into the list being read).
+        for w in caught:
+            if issubclass(w.category, PinFactoryFallback):
+                into.append(str(w.message).removeprefix("Falling back from "))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

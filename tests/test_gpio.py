@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import queue
-import sys
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from gpiozero import DigitalInputDevice, OutputDevice
-from gpiozero.exc import BadPinFactory
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 from drivers.gpio import (
@@ -20,8 +18,6 @@ from drivers.gpio import (
     GpioBoard,
     GpioInputs,
     LightIndicator,
-    _device_errors,
-    make_pin_factory,
 )
 from kiosk.devices import Light, Sound
 from kiosk.errors import DeviceError
@@ -69,38 +65,6 @@ def closing() -> Iterator[list[Callable[[], None]]]:
     yield closers
     for close in reversed(closers):
         close()
-
-
-# -- pin factory ------------------------------------------------------------------------------
-
-
-def test_pin_factory_default_is_gpiozeros_choice() -> None:
-    assert make_pin_factory("default") is None
-
-
-def test_pin_factory_mock_uses_the_simulators_factory(factory: MockFactory) -> None:
-    assert make_pin_factory("mock", mock_factory=factory) is factory
-    fresh = make_pin_factory("mock")
-    assert isinstance(fresh, MockFactory) and fresh is not factory
-
-
-def test_pin_factory_missing_library_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A None entry in sys.modules makes the import fail, as on a machine without lgpio.
-    monkeypatch.setitem(sys.modules, "gpiozero.pins.lgpio", None)
-    with pytest.raises(DeviceError, match="apt-get install python3-lgpio"):
-        make_pin_factory("lgpio")
-
-
-def test_no_gpio_library_at_all_gets_the_hint() -> None:
-    # What gpiozero raises when its default choice finds no GPIO library.
-    hint = "buzzer on GPIO18.*apt-get install python3-lgpio"
-    with pytest.raises(DeviceError, match=hint), _device_errors("buzzer on GPIO18"):
-        raise BadPinFactory("Unable to load any default pin factory!")
-
-
-def test_pin_factory_unknown_name() -> None:
-    with pytest.raises(DeviceError, match="unknown pin factory 'pigpio'"):
-        make_pin_factory("pigpio")
 
 
 # -- light ------------------------------------------------------------------------------------
