@@ -1,40 +1,42 @@
 """Everything on the kiosk's GPIO pins, through gpiozero only.
 
-The relay that frees the turnstile, the light (one RGB LED or three LEDs), the buzzer, and
-the inputs (passage sensor, optional exit sensor, fire-alarm contact). The gate controller
-talks to these through the protocols of ``kiosk.devices``; the pin factory decides whether
-the pins are real (lgpio, RPi.GPIO) or gpiozero's mock pins (tests, simulation).
+The light (one RGB LED or three LEDs), the buzzer, the inputs (passage sensor, optional exit
+sensor, fire-alarm contact), and the board that builds them all after the relay that frees
+the turnstile (``drivers/relay.py``). The gate controller talks to these through the
+protocols of ``kiosk.devices``; the pin factory (``drivers/pins.py``) decides whether the
+pins are real (lgpio, RPi.GPIO) or gpiozero's mock pins (tests, simulation).
 
-Library errors become ``DeviceError`` here, at the boundary (DEVELOPERS.md).
+Library errors become ``DeviceError`` at the boundary (DEVELOPERS.md).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from gpiozero import LED, PWMLED, RGBLED, Buzzer, DigitalInputDevice, OutputDevice
-from gpiozero.exc import BadPinFactory, GPIOZeroError, PinPWMUnsupported
+from gpiozero import LED, PWMLED, RGBLED, Buzzer, DigitalInputDevice
+from gpiozero.exc import PinPWMUnsupported
 from gpiozero.pins import Factory
-from gpiozero.pins.mock import MockFactory
 
+# The pin factories and the relay have modules of their own; their names stay importable
+# from here, where the rest of the kiosk has always found them.
+from drivers.pins import _device_errors, make_pin_factory
+from drivers.relay import RelayTurnstile
 from kiosk.config.schema import SECTIONS
 from kiosk.devices import Light, Sound
 from kiosk.errors import DeviceError
 from kiosk.events import Emit, ExitSensed, FireAlarmInput, PassageSensed
 
-# What gpiozero and the pin libraries under it raise for a bad pin, a pin in use, a missing
-# /dev/gpiochip or a missing library (RPi.GPIO raises RuntimeError off a Pi).
-_LIBRARY_ERRORS = (GPIOZeroError, OSError, RuntimeError, ValueError, ImportError)
-
-_HINTS = {
-    "lgpio": "on Raspberry Pi OS: apt-get install python3-lgpio",
-    "rpigpio": "on Raspberry Pi OS: apt-get install python3-rpi.gpio",
-}
-_VENV_HINT = "a virtualenv needs --system-site-packages to see the system's GPIO library"
+__all__ = [
+    "BuzzerSounder",
+    "GpioBoard",
+    "GpioInputs",
+    "LightIndicator",
+    "RelayTurnstile",
+    "make_pin_factory",
+]
 
 # Light levels and timings (gate.md, Indicators).
 DIM_LEVEL = 0.15
@@ -57,132 +59,6 @@ SOUND_PATTERNS: dict[Sound, tuple[float, float, int]] = {
     Sound.ALARM: (0.1, 0.1, 15),  # fast beeps for about 3 s
 }
 """Buzzer patterns as (on_time_s, off_time_s, beeps)."""
-
-
-@contextmanager
-def _device_errors(what: str, hint: str = "") -> Iterator[None]:
-    """Turn gpiozero's (and its pin libraries') errors into ``DeviceError`` naming ``what``."""
-    try:
-        yield
-    except DeviceError:
-        raise
-    except _LIBRARY_ERRORS as exc:
-        if isinstance(exc, BadPinFactory) and not hint:
-            # gpiozero found no GPIO library at all; lgpio is the one it prefers.
-            hint = f"{_HINTS['lgpio']}; {_VENV_HINT}"
-        detail = f"{type(exc).__name__}: {exc}"
-        raise DeviceError(f"{what}: {detail}" + (f" ({hint})" if hint else "")) from exc
-
-
-def make_pin_factory(name: str, *, mock_factory: Factory | None = None) -> Factory | None:
-    """Build the gpiozero pin factory named in ``[gpio] pin_factory``.
-
-    ``default`` gives ``None`` (gpiozero chooses when the first device is made), ``lgpio``
-    and ``rpigpio`` the real pins, ``mock`` the simulator's ``mock_factory`` or a fresh
-    ``MockFactory``. A missing library or absent GPIO chip raises ``DeviceError`` with a hint.
-    """
-    if name == "default":
-        return None
-    if name == "mock":
-        return mock_factory if mock_factory is not None else MockFactory()
-    if name not in _HINTS:
-        raise DeviceError(f"unknown pin factory {name!r} (default, lgpio, rpigpio or mock)")
-    hint = f"{_HINTS[name]}; {_VENV_HINT}"
-    try:
-        if name == "lgpio":
-            from gpiozero.pins.lgpio import LGPIOFactory
-
-            return LGPIOFactory()
-        from gpiozero.pins.rpigpio import RPiGPIOFactory
-
-        return RPiGPIOFactory()
-    except Exception as exc:
-        # The libraries raise their own error types (lgpio.error, RuntimeError off a Pi);
-        # at this boundary they all mean "this pin factory cannot be used here".
-        raise DeviceError(
-            f"GPIO pin factory {name!r} unavailable: {type(exc).__name__}: {exc} ({hint})"
-        ) from exc
-
-
-class RelayTurnstile:
-    """The turnstile's release relay on one output pin (``kiosk.devices.Turnstile``).
-
-    The relay is de-energised the instant this object exists (gpiozero configures the pin
-    as an output already at the inactive level), so building it is the first thing the
-    kiosk does. ``active_high`` is the relay board's input polarity; ``fail_safe`` says
-    what a de-energised relay means: on a fail-secure site (default) released = locked, on
-    a fail-safe site (the turnstile is free when power is lost) released = free.
-    """
-
-    def __init__(
-        self,
-        pin: int,
-        *,
-        active_high: bool = True,
-        fail_safe: bool = False,
-        pin_factory: Factory | None = None,
-    ) -> None:
-        self._fail_safe = fail_safe
-        self._lock = threading.Lock()
-        self._closed = False
-        self._what = f"turnstile relay on GPIO{pin}"
-        with _device_errors(self._what):
-            self._relay = OutputDevice(
-                pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
-            )
-
-    @property
-    def fail_safe(self) -> bool:
-        """Whether a released relay means a free turnstile on this site."""
-        return self._fail_safe
-
-    @property
-    def energised(self) -> bool:
-        """Whether the relay is energised now."""
-        with self._lock:
-            return not self._closed and bool(self._relay.is_active)
-
-    @property
-    def is_free(self) -> bool:
-        """Whether the turnstile is free now."""
-        return self.energised != self._fail_safe
-
-    def release(self) -> None:
-        """De-energise the relay (the state of start, stop and crash)."""
-        self._set_energised(False)
-
-    def free(self) -> None:
-        """Let people through."""
-        self._set_energised(not self._fail_safe)
-
-    def lock(self) -> None:
-        """Keep people out."""
-        self._set_energised(self._fail_safe)
-
-    def close(self) -> None:
-        """Release the relay, then give the pin back. Safe to call more than once."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            try:
-                with _device_errors(self._what):
-                    self._relay.off()
-            finally:
-                self._relay.close()
-
-    def _set_energised(self, on: bool) -> None:
-        with self._lock:
-            if self._closed:
-                # A closed relay is released; asking for anything else must not pass silently.
-                if on:
-                    raise DeviceError(f"{self._what} is closed")
-                return
-            with _device_errors(self._what):
-                if on:
-                    self._relay.on()
-                else:
-                    self._relay.off()
 
 
 def _led(pin: int, pin_factory: Factory | None) -> PWMLED | LED:

@@ -376,7 +376,7 @@ class GateController:
         self._timers.set(
             "unlock", self._clock.monotonic() + self._timing.unlock_s, admission.ticket
         )
-        self._turnstile.free()
+        self._turnstile.free(hold_s=self._timing.unlock_s)
         self._quietly(self._indicator.show, Light.ADMIT)
         self._quietly(self._sounder.play, Sound.SHORT)
 
@@ -541,7 +541,7 @@ class GateController:
     def _apply_mode_outputs(self) -> None:
         if self._mode is Mode.EMERGENCY:
             self._timers.cancel("relock")
-            self._turnstile.free()
+            self._turnstile.hold_free()
             self._quietly(self._indicator.show, Light.EMERGENCY)
         else:
             self._relock()

@@ -42,8 +42,18 @@ class Turnstile(Protocol):
         """De-energise the relay (safe state: locked on fail-secure sites)."""
         ...
 
-    def free(self) -> None:
-        """Let people through (one admission, `open_once`, or emergency)."""
+    def free(self, hold_s: float = 5.0) -> None:
+        """Let one person through (an admission or `open_once`) for at most ``hold_s``.
+
+        ``hold_s`` is the unlock window. The driver ends the unlock by itself a little after
+        it if ``lock`` has not come by then (gate.md, Safety: defence in depth), so a
+        controller that stops answering cannot leave the turnstile free. Without an
+        argument the hold is the default window, never unbounded.
+        """
+        ...
+
+    def hold_free(self) -> None:
+        """Keep the turnstile free until ``lock`` or ``release``: emergency mode only."""
         ...
 
     def lock(self) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from kiosk.config import Config, load_config
 from kiosk.config.schema import SECTIONS
-from kiosk.errors import ConfigError, KioskError
+from kiosk.errors import ConfigError, DeviceError, KioskError
 
 EX_OK = 0
 EX_GPIO = 1
@@ -57,7 +57,29 @@ def release_relay(cfg: Config, *, mock_factory: Any = None) -> None:
     _release(RelaySettings.from_config(cfg), mock_factory=mock_factory)
 
 
+class NoGpio(KioskError):
+    """This machine has no GPIO at all: no relay line exists that could be energised."""
+
+
 def _release(relay_cfg: RelaySettings, *, mock_factory: Any = None) -> None:
+    from drivers.pins import fallbacks_collected, gpio_present
+
+    fallbacks: list[str] = []
+    try:
+        # gpiozero warns once per pin library it falls back from; the reasons go into the
+        # one error line instead (an ExecStopPost's output is read in the journal).
+        with fallbacks_collected(fallbacks):
+            _build_and_release(relay_cfg, mock_factory=mock_factory)
+    except DeviceError as exc:
+        if relay_cfg.pin_factory != "mock" and not gpio_present():
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            raise NoGpio(f"no /dev/gpiochip* or /dev/gpiomem*; gpiozero: {cause}") from exc
+        if fallbacks:
+            raise DeviceError(f"{exc}; gpiozero tried {'; '.join(fallbacks)}") from exc
+        raise
+
+
+def _build_and_release(relay_cfg: RelaySettings, *, mock_factory: Any) -> None:
     from drivers.gpio import RelayTurnstile, make_pin_factory
 
     factory = make_pin_factory(relay_cfg.pin_factory, mock_factory=mock_factory)
@@ -120,6 +142,10 @@ def cmd_release(args: argparse.Namespace, *, mock_factory: Any = None) -> int:
 
     On a configuration error the problems are printed and the relay is still released if
     its own keys are readable; the exit status is 2 either way, so the error is not missed.
+    A machine with no GPIO device at all (no /dev/gpiochip*, no /dev/gpiomem*: a laptop, a
+    VM, a CI runner) gets one line and 0: no process there could have energised a relay,
+    so the turnstile is as released as it can be, and a stopped daemon's unit is not
+    marked failed for it. GPIO that exists but cannot be used is still 1.
     """
     config_error = False
     try:
@@ -136,6 +162,11 @@ def cmd_release(args: argparse.Namespace, *, mock_factory: Any = None) -> int:
         relay_cfg = fallback
     try:
         _release(relay_cfg, mock_factory=mock_factory)
+    except NoGpio as exc:
+        print(
+            f"kiosk release: no GPIO on this machine ({exc}); nothing to release", file=sys.stderr
+        )
+        return EX_USAGE if config_error else EX_OK
     except KioskError as exc:
         where = f"the turnstile relay on GPIO{relay_cfg.pin}"
         print(f"kiosk release: could not release {where}: {exc}", file=sys.stderr)

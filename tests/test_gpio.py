@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import queue
-import sys
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from gpiozero import DigitalInputDevice, OutputDevice
-from gpiozero.exc import BadPinFactory
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 from drivers.gpio import (
@@ -20,9 +18,6 @@ from drivers.gpio import (
     GpioBoard,
     GpioInputs,
     LightIndicator,
-    RelayTurnstile,
-    _device_errors,
-    make_pin_factory,
 )
 from kiosk.devices import Light, Sound
 from kiosk.errors import DeviceError
@@ -70,122 +65,6 @@ def closing() -> Iterator[list[Callable[[], None]]]:
     yield closers
     for close in reversed(closers):
         close()
-
-
-# -- pin factory ------------------------------------------------------------------------------
-
-
-def test_pin_factory_default_is_gpiozeros_choice() -> None:
-    assert make_pin_factory("default") is None
-
-
-def test_pin_factory_mock_uses_the_simulators_factory(factory: MockFactory) -> None:
-    assert make_pin_factory("mock", mock_factory=factory) is factory
-    fresh = make_pin_factory("mock")
-    assert isinstance(fresh, MockFactory) and fresh is not factory
-
-
-def test_pin_factory_missing_library_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A None entry in sys.modules makes the import fail, as on a machine without lgpio.
-    monkeypatch.setitem(sys.modules, "gpiozero.pins.lgpio", None)
-    with pytest.raises(DeviceError, match="apt-get install python3-lgpio"):
-        make_pin_factory("lgpio")
-
-
-def test_no_gpio_library_at_all_gets_the_hint() -> None:
-    # What gpiozero raises when its default choice finds no GPIO library.
-    hint = "buzzer on GPIO18.*apt-get install python3-lgpio"
-    with pytest.raises(DeviceError, match=hint), _device_errors("buzzer on GPIO18"):
-        raise BadPinFactory("Unable to load any default pin factory!")
-
-
-def test_pin_factory_unknown_name() -> None:
-    with pytest.raises(DeviceError, match="unknown pin factory 'pigpio'"):
-        make_pin_factory("pigpio")
-
-
-# -- relay ------------------------------------------------------------------------------------
-
-
-def test_relay_is_released_from_the_instant_it_exists(
-    factory: MockFactory, closing: list[Callable[[], None]]
-) -> None:
-    pin = factory.pin(RELAY)
-    relay = RelayTurnstile(RELAY, pin_factory=factory)
-    closing.append(relay.close)
-    assert pin.function == "output"
-    assert levels(pin) == [0.0]  # never a high state before free()
-    assert not relay.is_free and not relay.energised
-    relay.free()
-    relay.lock()
-    relay.free()
-    relay.release()
-    assert levels(pin) == [0.0, 1.0, 0.0, 1.0, 0.0]
-    assert not relay.is_free
-
-
-def test_active_low_relay_never_drops_low_at_creation(
-    factory: MockFactory, closing: list[Callable[[], None]]
-) -> None:
-    pin = factory.pin(RELAY)
-    pin.pull = "up"  # as the relay board's own pull-up holds it before the kiosk starts
-    pin.clear_states()
-    relay = RelayTurnstile(RELAY, active_high=False, pin_factory=factory)
-    closing.append(relay.close)
-    assert levels(pin) == [1.0]
-    relay.free()
-    assert relay.is_free and relay.energised and pin.state == 0
-    relay.lock()
-    assert levels(pin) == [1.0, 0.0, 1.0]
-    relay.close()
-    assert pin.state == 1
-
-
-@pytest.mark.parametrize("active_high", [True, False])
-def test_fail_safe_site_frees_by_releasing(
-    factory: MockFactory, closing: list[Callable[[], None]], active_high: bool
-) -> None:
-    pin = factory.pin(RELAY)
-    relay = RelayTurnstile(RELAY, active_high=active_high, fail_safe=True, pin_factory=factory)
-    closing.append(relay.close)
-    released = 0.0 if active_high else 1.0
-    energised = 1.0 - released
-    assert pin.state == released and relay.is_free  # released = free on a fail-safe site
-    relay.lock()
-    assert pin.state == energised and not relay.is_free
-    relay.free()
-    assert pin.state == released and relay.is_free
-    relay.lock()
-    relay.release()
-    assert pin.state == released and relay.is_free
-
-
-@pytest.mark.parametrize("fail_safe", [False, True])
-def test_close_leaves_the_relay_released(factory: MockFactory, fail_safe: bool) -> None:
-    pin = factory.pin(RELAY)
-    relay = RelayTurnstile(RELAY, fail_safe=fail_safe, pin_factory=factory)
-    energise = relay.lock if fail_safe else relay.free
-    energise()
-    assert pin.state == 1
-    relay.close()
-    relay.close()  # twice is harmless
-    assert pin.state == 0
-    relay.release()  # a released relay stays released
-    with pytest.raises(DeviceError, match="closed"):
-        energise()
-    # The pin is given back.
-    OutputDevice(RELAY, pin_factory=factory).close()
-
-
-def test_relay_pin_errors_are_device_errors(
-    factory: MockFactory, closing: list[Callable[[], None]]
-) -> None:
-    with pytest.raises(DeviceError, match="turnstile relay on GPIO99"):
-        RelayTurnstile(99, pin_factory=factory)
-    relay = RelayTurnstile(RELAY, pin_factory=factory)
-    closing.append(relay.close)
-    with pytest.raises(DeviceError, match="GPIO17"):
-        RelayTurnstile(RELAY, pin_factory=factory)
 
 
 # -- light ------------------------------------------------------------------------------------

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import warnings
+from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+import drivers.pins
 from drivers.gpio import RelayTurnstile
 from kiosk.config import load_config
 from kiosk.release import cmd_release, release_relay
@@ -75,8 +79,29 @@ def test_cmd_release_missing_config_exits_2(tmp_path, capsys):
     assert "none.toml" in capsys.readouterr().err
 
 
-def test_cmd_release_gpio_failure_exits_1_with_a_clear_message(tmp_path, capsys, monkeypatch):
-    # lgpio is not installed off a Pi: exactly the failure a broken GPIO set-up gives.
+@pytest.fixture
+def gpio_chip(tmp_path, monkeypatch):
+    """A machine that has a GPIO chip (its device node stands in /dev)."""
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "gpiochip0").touch()
+    monkeypatch.setattr(drivers.pins, "DEV_DIR", dev)
+    return dev
+
+
+@pytest.fixture
+def no_gpio(tmp_path, monkeypatch):
+    """A machine with no GPIO device at all (an empty /dev)."""
+    dev = tmp_path / "nodev"
+    dev.mkdir()
+    monkeypatch.setattr(drivers.pins, "DEV_DIR", dev)
+    return dev
+
+
+def test_cmd_release_gpio_failure_exits_1_with_a_clear_message(
+    tmp_path, capsys, monkeypatch, gpio_chip
+):
+    # lgpio is not installed on a Pi: exactly the failure a broken GPIO set-up gives.
     monkeypatch.setitem(sys.modules, "lgpio", None)
     path = write_config(tmp_path, gpio={"pin_factory": "lgpio"})
     assert cmd_release(argparse.Namespace(config=str(path))) == 1
@@ -109,3 +134,68 @@ def test_unreadable_relay_keys_say_the_relay_was_not_released(tmp_path, capsys):
     path.write_text("[gpio\nrelay = 17\n")
     assert cmd_release(argparse.Namespace(config=str(path))) == 2
     assert "NOT released" in capsys.readouterr().err
+
+
+# -- a machine without GPIO -------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _no_default_pin_library(monkeypatch):
+    """gpiozero's default choice finds no library, as on a machine without GPIO."""
+    for module in ("lgpio", "RPi", "RPi.GPIO", "pigpio"):
+        monkeypatch.setitem(sys.modules, module, None)
+
+
+@pytest.mark.parametrize("pin_factory", ["default", "lgpio", "rpigpio"])
+def test_no_gpio_at_all_says_one_line_and_exits_0(
+    tmp_path, capsys, monkeypatch, no_gpio, pin_factory
+):
+    _no_default_pin_library(monkeypatch)
+    path = write_config(tmp_path, gpio={"pin_factory": pin_factory})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a library warning reaching the caller fails here
+        assert cmd_release(argparse.Namespace(config=str(path))) == 0
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("kiosk release: no GPIO on this machine (")
+    assert line.endswith("; nothing to release")
+
+
+def test_no_gpio_with_a_config_error_still_exits_2(tmp_path, capsys, monkeypatch, no_gpio):
+    _no_default_pin_library(monkeypatch)
+    path = write_config(tmp_path, policy={"offline_rule": "maybe"})
+    assert cmd_release(argparse.Namespace(config=str(path))) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "offline_rule" in err[0] and "no GPIO on this machine" in err[-1]
+
+
+def test_gpio_that_fails_names_what_gpiozero_tried_in_one_line(
+    tmp_path, capsys, monkeypatch, gpio_chip
+):
+    # A Pi whose GPIO library is missing: not "nothing to release", a failure (exit 1).
+    _no_default_pin_library(monkeypatch)
+    path = write_config(tmp_path)  # pin_factory = "default"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cmd_release(argparse.Namespace(config=str(path))) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("kiosk release: could not release the turnstile relay on GPIO17")
+    assert "gpiozero tried lgpio:" in line and "python3-lgpio" in line
+
+
+@pytest.mark.skipif(drivers.pins.gpio_present(), reason="this machine has GPIO")
+def test_installed_command_on_this_machine_without_gpio(tmp_path):
+    """What systemd's ExecStopPost runs, as a process: one line on stderr, no warnings."""
+    path = write_config(tmp_path)  # pin_factory = "default": gpiozero's own choice
+    run = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "release", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and "Warning" not in run.stderr, run.stderr
+    assert lines[0].startswith("kiosk release: no GPIO on this machine")
+    assert run.stdout == ""
