@@ -36,3 +36,20 @@ def setup_logging(level: str = "info", *, stream=None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def where(exc: BaseException) -> str:
+    """Where an exception was raised, as ``module.py:line in function``: never its message,
+    which may quote what a code said."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    f = frames[-1]
+    return f"{type(exc).__name__} at {os.path.basename(f.filename)}:{f.lineno} in {f.name}"
+
+
+def log_bug(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a bug in a handler: what failed and where, never the data it was handling."""
+    logger.error("%s failed: %s", what, where(exc))

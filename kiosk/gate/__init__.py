@@ -1,0 +1,1 @@
+"""The gate: the controller that owns its state, and the one observable view of it."""
