@@ -96,9 +96,8 @@ class Daemon:
             Outbox(self.store, self.link, retention_s=cfg.mqtt.retention_s) if self.link else None
         )
         self._stopped = threading.Event()
+        # The controller's first journal line says so when it restarts in lockdown or emergency.
         last_mode = self.store.last_mode()
-        if last_mode in ("lockdown", "emergency"):
-            log.warning("restarting in %s, as recorded before the restart", last_mode)
         self.controller = GateController(
             checker=self.core.checker,
             record=self._record,
@@ -119,6 +118,7 @@ class Daemon:
             lockdown=last_mode == "lockdown",
             latched=last_mode == "emergency",
             lookup_timeout_s=cfg.status.deadline_ms / 1000.0 + LOOKUP_MARGIN_S,
+            fire_input=_fire_input(cfg),
         )
         self.state_pub: StatePublisher | None = None
         self.commands: CommandReceiver | None = None
@@ -287,6 +287,12 @@ class Daemon:
             self._command_replay.prune()
         window = max(self.cfg.policy.anti_passback_s, PASSBACK_KEEP_S)
         self.core.passback.prune(window)
+
+
+def _fire_input(cfg: Config) -> str:
+    """The fire-alarm input as the journal names it."""
+    pin = cfg.gpio.fire_alarm
+    return f"fire-alarm contact on GPIO{pin}" if pin >= 0 else "fire-alarm input"
 
 
 def _last_occupancy(store: EventStore) -> int:
