@@ -166,7 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = ("check", "decode", "config", "doctor", "release", "mint", "sign-command")
     setup_logging("warning" if args.command in quiet else "info")
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # `kiosk doctor | head -1`: the reader left. Python's "Note on SIGPIPE": point
+        # stdout at /dev/null so the flush at exit cannot fail again, and exit 1.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except ConfigError as exc:
         for line in exc.problems:
             print(f"config error: {line}", file=sys.stderr)

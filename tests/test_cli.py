@@ -150,3 +150,26 @@ def test_mint_then_check_as_a_technician_would(tmp_path, status_service):
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["decision"] == "admit"
     assert time.time() - t0 < 30
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["doctor", "--config", "config/sim.toml"],
+        ["config", "check", "--show", "config/sim.toml"],
+    ],
+)
+def test_a_closed_pipe_on_stdout_ends_without_a_traceback(argv):
+    """`kiosk doctor | head -1`: the reader goes away, the command ends quietly (Python's
+    "Note on SIGPIPE")."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiosk.cli", *argv],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before anything is written: every write meets a closed pipe
+    proc.stdout = None
+    _out, err = proc.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
+    assert proc.returncode == 1
