@@ -19,7 +19,7 @@ from kiosk.config import load_config
 from kiosk.daemon import Daemon
 from simulators.director import Director, Watch, crowd_steps
 from simulators.scenario import load_scenario
-from simulators.world import World, remote_brokers
+from simulators.world import World, remote_brokers, use_sim_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 SIM_CONFIG = REPO / "config" / "sim.toml"
@@ -52,6 +52,7 @@ def run_sim(args: argparse.Namespace) -> int:
     world = World(cfg, seed=scenario.seed if scenario else args.seed)
     state_dir = Path(args.state_dir).resolve() if args.state_dir else None
     world.simulate(cfg, state_dir=state_dir)
+    prefix = use_sim_prefix(cfg)
     watch = Watch()
     lock = threading.Lock()
 
@@ -81,6 +82,8 @@ def run_sim(args: argparse.Namespace) -> int:
     )
     what = f"scenario {scenario.name!r}" if scenario else "a steady crowd (Ctrl-C to stop)"
     print(f"kiosk sim: {cfg.kiosk.id} ({cfg.policy.name}) with {what}", file=sys.stderr)
+    if cfg.mqtt.enabled:
+        print(f"kiosk sim: MQTT topics under {prefix}/", file=sys.stderr)
     try:
         if scenario:
             director.play(scenario.steps[: args.count] if args.count else scenario.steps)

@@ -33,6 +33,15 @@ def remote_brokers(cfg: Config) -> list[str]:
     return [url for url in cfg.mqtt.brokers if not _is_loopback(url)]
 
 
+def use_sim_prefix(cfg: Config) -> str:
+    """Put ``sim/`` before the configured topic prefix (once) and return the new prefix:
+    `kiosk sim` never uses the fleet's own topics, even on a broker the fleet also uses."""
+    mqtt = cfg.sections["mqtt"]
+    if not mqtt["prefix"].startswith(SIM_PREFIX):
+        mqtt["prefix"] = SIM_PREFIX + mqtt["prefix"]
+    return mqtt["prefix"]
+
+
 def _is_loopback(url: str) -> bool:
     try:
         host = urlsplit(url).hostname
@@ -73,10 +82,6 @@ class World:
         s["camera"]["url"] = "sim:"
         s["scanner"]["url"] = "sim:"
         s["kiosk"]["state_dir"] = str(state_dir or self.folder / "state")
-        prefix = s["mqtt"]["prefix"]
-        if not prefix.startswith(SIM_PREFIX):
-            # Never the fleet's own topics, even on a broker the fleet also uses.
-            s["mqtt"]["prefix"] = SIM_PREFIX + prefix
 
     def hardware(self) -> SimHardware:
         """The simulated far ends, for the wiring module."""
