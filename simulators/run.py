@@ -28,6 +28,10 @@ EXIT_USAGE = 2
 
 def run_sim(args: argparse.Namespace) -> int:
     """Run a scenario, or a steady crowd until stopped; 1 when a scenario's expectation failed."""
+    for flag, value in (("--speed", args.speed), ("--stay-s", args.stay_s)):
+        if value is not None and value <= 0:
+            print(f"kiosk sim: {flag} must be above 0", file=sys.stderr)
+            return EXIT_USAGE
     scenario = load_scenario(args.scenario) if args.scenario else None
     config = args.config or (scenario and scenario.config) or SIM_CONFIG
     cfg = load_config(config)

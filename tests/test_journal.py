@@ -315,3 +315,27 @@ def test_held_back_lines_are_counted_in_the_next_one(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2
     assert lines[1].endswith("(3 more forced passages since the last line)")
+
+
+def test_under_systemd_an_emergency_is_a_warning_priority_line(monkeypatch):
+    """kiosk/logs.py: `journalctl -p warning` shows it (sd-daemon prefix <4>), one line."""
+    import io
+
+    from kiosk.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    out = io.StringIO()
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    try:
+        setup_logging("info", stream=out)
+        GateJournal(fire_input="fire-alarm contact on GPIO25").mode(
+            Mode.EMERGENCY, Mode.NORMAL, "fire_alarm", occupancy_reset=False
+        )
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    assert out.getvalue() == (
+        "<4>kiosk.gate: EMERGENCY: fire-alarm contact on GPIO25 is open; turnstile held free "
+        "until the contact closes and an operator resumes\n"
+    )

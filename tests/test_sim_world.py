@@ -136,3 +136,10 @@ def test_sim_publishes_under_its_own_prefix(tmp_path, mosquitto, observer):
     assert topics, "nothing published"
     assert all(t.startswith("sim/ashyq/v1/") for t in topics), topics
     assert "sim/ashyq/v1/kiosk/sim-kiosk-01/state" in topics
+
+
+@pytest.mark.parametrize("flag", ["--speed", "--stay-s"])
+def test_times_must_be_positive(flag, capsys):
+    args = build_parser().parse_args(["sim", flag, "0"])
+    assert args.func(args) == 2
+    assert f"{flag} must be above 0" in capsys.readouterr().err
