@@ -80,7 +80,7 @@ def test_the_crowd_leaves_so_the_venue_does_not_stay_full(tmp_path):
     assert len(entries) > 3 + 2  # more people went in than the venue holds
     full_after = next(i for i, d in enumerate(decisions) if d["reason"] == "venue_full")
     later = [d["reason"] for d in decisions[full_after + 1 :]]
-    assert later and set(later) != {"venue_full"}
+    assert "admitted" in later  # someone left, so someone else could go in
     counts = [e["occupancy"] for e in events if isinstance(e.get("occupancy"), int)]
     assert max(counts) <= 3 and min(counts) >= 0
     assert " left;" in out.stderr
