@@ -339,3 +339,33 @@ def test_under_systemd_an_emergency_is_a_warning_priority_line(monkeypatch):
         "<4>kiosk.gate: EMERGENCY: fire-alarm contact on GPIO25 is open; turnstile held free "
         "until the contact closes and an operator resumes\n"
     )
+
+
+def test_words_of_the_fire_input_commands_and_a_flapping_device(caplog):
+    caplog.set_level(logging.INFO)
+    now = [0.0]
+    j = GateJournal(fire_input="fire-alarm contact on GPIO25", now=lambda: now[0])
+    j.fire(True, mode=Mode.EMERGENCY)  # opened again while the emergency was still latched
+    j.command("reset_occupancy", "mqtt", True, None, "occupancy reset to 0 (was 12)")
+    j.command("open_once", "console", False, "lockdown")
+    j.command("resume", "mqtt", True, None)  # no change of mode: nothing to say
+    for _ in range(3):
+        j.device("scanner", False, "lost: port path vanished")
+        j.device("scanner", True, "back")
+    now[0] = 31.0
+    j.device("scanner", False, "absent: no such file")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "fire-alarm contact on GPIO25 is open again; the gate stays in emergency, "
+            "turnstile free",
+        ),
+        ("INFO", "command reset_occupancy (mqtt): occupancy reset to 0 (was 12)"),
+        ("WARNING", "command open_once (console) refused: lockdown"),
+        ("WARNING", "scanner lost: lost: port path vanished"),
+        ("INFO", "scanner back"),
+        (
+            "WARNING",
+            "scanner lost: absent: no such file (2 more scanner outages since the last line)",
+        ),
+    ]
