@@ -143,7 +143,7 @@ def test_closed_and_opening_time_reset_the_occupancy(tmp_path, caplog, status_se
         r.present(next(p for p in population.with_status("green") if p.iin).iin)
         [opened] = r.wait(lambda e: e["type"] == "mode" and e["mode"] == "normal")
         assert opened["occupancy"] == 0 and r.controller.occupancy == 0
-        wait_line(caplog, "opening time")
+        wait_line(caplog, "normal: opening time")
         assert (
             "normal: opening time (was closed); occupancy reset to 0; deciding codes"
             in gate_lines(caplog, logging.INFO)
