@@ -155,10 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--count", type=int, default=None, help="stop after this many people (or scenario steps)"
     )
     s.add_argument("--rate", type=float, default=0.5, help="people per second (no scenario)")
-    s.add_argument(
-        "--speed", type=float, default=None, help="scenario time scale (2 = twice as fast)"
-    )
+    s.add_argument("--speed", type=float, default=None, help="time scale (2 = twice as fast)")
     s.add_argument("--seed", type=int, default=1, help="random seed of the crowd")
+    s.add_argument(
+        "--stay-s",
+        type=float,
+        default=60.0,
+        # With the default crowd (0.5 a second, most admitted) about 20 people are inside.
+        help="mean seconds a person stays inside before leaving by the exit (no scenario)",
+    )
+    s.add_argument(
+        "--state-dir", default=None, help="keep the kiosk's state here (default: temporary)"
+    )
+    s.add_argument(
+        "--allow-remote-broker",
+        action="store_true",
+        help="use an MQTT broker that is not on loopback (topics still under sim/)",
+    )
     s.set_defaults(func=cmd_sim)
 
     from kiosk.doctor import add_arguments as add_doctor_arguments
@@ -182,7 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = ("check", "decode", "config", "doctor", "release", "mint", "sign-command")
     setup_logging("warning" if args.command in quiet else "info")
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # `kiosk doctor | head -1`: the reader left. Python's "Note on SIGPIPE": point
+        # stdout at /dev/null so the flush at exit cannot fail again, and exit 1.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except ConfigError as exc:
         for line in exc.problems:
             print(f"config error: {line}", file=sys.stderr)

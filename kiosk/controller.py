@@ -33,6 +33,7 @@ from kiosk.events import (
     PassageSensed,
     Stop,
 )
+from kiosk.journal import GateJournal
 from kiosk.policy import PolicyHolder, VenuePolicy
 from kiosk.reasons import Decision, Mode, Reason, Via
 from kiosk.replay import jti_key
@@ -109,6 +110,7 @@ class GateController:
         lockdown: bool = False,
         latched: bool = False,
         lookup_timeout_s: float = 2.0,
+        fire_input: str = "fire-alarm input",
     ) -> None:
         self._checker = checker
         self._record_fn = record
@@ -150,6 +152,9 @@ class GateController:
         self.occupancy = occupancy
         self.devices: dict[str, bool] = {}
         self._throttle = LogThrottle(30.0)
+        self._journal = GateJournal(
+            fire_input=fire_input, unlock_s=timing.unlock_s, now=clock.monotonic
+        )
 
     # -- producers' side -------------------------------------------------------------
 
@@ -394,14 +399,19 @@ class GateController:
             self._timers.cancel("relock")
         except Exception as exc:
             # Keep trying: a turnstile left free is the one thing that must not last.
-            self._log_error("relock", exc)
+            detail = f"could not lock the turnstile ({type(exc).__name__}); retrying"
+            self._device_changed("relay", False, detail)
             self._timers.set("relock", self._clock.monotonic() + RELOCK_RETRY_S)
+        else:
+            if self.devices.get("relay") is False:
+                self._device_changed("relay", True, "turnstile locked")
 
     def _annul(self, cause: str) -> None:
         """End an open window without a passage: the admission does not count."""
         admission = self._end_window()
         if admission is not None:
             self._record("passage_timeout", subject=admission.subject, cause=cause)
+            self._journal.passage_timeout(cause)
 
     def _on_passage(self) -> None:
         now_m = self._clock.monotonic()
@@ -437,6 +447,7 @@ class GateController:
         else:
             self._flash(Light.DENY, Sound.ALARM, self._timing.deny_light_s)
             self._record("forced_passage", subject=None, occupancy=self.occupancy)
+            self._journal.forced_passage()
 
     def _on_timer(self, name: str, token: Any) -> None:
         if name == "unlock":
@@ -469,14 +480,19 @@ class GateController:
         was_open, self._fire_open = self._fire_open, is_open
         if is_open == was_open:
             return
+        changed = False
         if is_open:
             # Free the way out first; the record follows (and cannot undo it if it fails).
             self._latched = True
-            self._update_mode("fire_alarm")
+            changed = self._update_mode("fire_alarm")
         self._record("alarm", alarm="fire", input="open" if is_open else "closed")
+        if not changed:  # a new emergency says so in its own mode line
+            self._journal.fire(is_open, mode=self._mode)
 
     def _on_command(self, cmd: Command) -> None:
         ok, error = True, None
+        said = ""  # what the journal says of a command that changes no mode
+        fields: dict[str, Any] = {}
         if cmd.cmd == "resume":
             if self._fire_open:
                 ok, error = False, "fire_alarm_active"
@@ -494,6 +510,12 @@ class GateController:
                 ok, error = False, "busy"  # someone is being decided or passing
             else:
                 self._open(Admission(0, None, None, None, "open_once"))
+                said = f"turnstile free for one passage ({self._timing.unlock_s:g} s)"
+        elif cmd.cmd == "reset_occupancy":
+            # The count drifts (people leaving by another door): an operator sets it to 0.
+            was, self.occupancy = self.occupancy, 0
+            fields = {"occupancy": 0}
+            said = f"occupancy reset to 0 (was {was})"
         elif cmd.cmd == "reload_config":
             if self._reload_policy is None:
                 ok, error = False, "reload_not_available"
@@ -507,11 +529,18 @@ class GateController:
                     ok, error = False, "config_error"
         else:
             ok, error = False, "unknown_command"
-        self._record("command", cmd=cmd.cmd, jti=cmd.jti, origin=cmd.origin, ok=ok, error=error)
+        self._record(
+            "command", cmd=cmd.cmd, jti=cmd.jti, origin=cmd.origin, ok=ok, error=error, **fields
+        )
+        if error != "config_error":  # that one has its own line, naming file and key
+            self._journal.command(cmd.cmd, cmd.origin, ok, error, said)
+        if fields:
+            self._state_changed()
         if cmd.done is not None:
             cmd.done(ok, error)
 
-    def _update_mode(self, cause: str, *, drain: bool = True) -> None:
+    def _update_mode(self, cause: str, *, drain: bool = True) -> bool:
+        """Judge the mode now; True when it changed (or at start)."""
         now = self._clock.time()
         was_closed = self._closed
         self._closed = not self._policy.current(now).is_open(now)
@@ -523,10 +552,13 @@ class GateController:
             mode = Mode.CLOSED
         else:
             mode = Mode.NORMAL
+        reset = was_closed and not self._closed and self.occupancy != 0
         if was_closed and not self._closed:
             self.occupancy = 0  # a new day: whoever was counted in has long left
         if mode is self._mode and cause != "start":
-            return
+            if reset:  # a new day in lockdown or emergency: the count starts afresh too
+                self._state_changed()
+            return False
         previous, self._mode, self._since = self._mode, mode, now
         if self._admission is not None and mode is not Mode.NORMAL:
             self._annul(mode.value)
@@ -534,9 +566,11 @@ class GateController:
         self._record(
             "mode", mode=mode.value, previous=previous.value, cause=cause, occupancy=self.occupancy
         )
+        self._journal.mode(mode, previous, cause, occupancy_reset=reset)
         self._state_changed()
         if drain:
             self._next_waiting()
+        return True
 
     def _apply_mode_outputs(self) -> None:
         if self._mode is Mode.EMERGENCY:
@@ -572,11 +606,13 @@ class GateController:
                 self._quietly(self._indicator.show, self._idle_light())
 
     def _on_device(self, status: DeviceStatus) -> None:
-        self.devices[status.device] = status.ok
-        if status.ok:
-            log.info("%s: %s", status.device, status.detail or "ok")
-        else:
-            log.warning("%s: unavailable (%s)", status.device, status.detail)
+        self._device_changed(status.device, status.ok, status.detail)
+
+    def _device_changed(self, device: str, ok: bool, detail: str) -> None:
+        if self.devices.get(device) == ok:
+            return  # no change: one line per loss, one per return
+        self.devices[device] = ok
+        self._journal.device(device, ok, detail)
 
     # -- records ----------------------------------------------------------------------
 

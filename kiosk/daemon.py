@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk import __version__
-from kiosk.clock import Clock, SystemClock
+from kiosk.clock import Clock, SystemClock, parse_time
 from kiosk.clockguard import HWM_FILE, ClockGuard, kernel_clock_synchronised
 from kiosk.config import Config, load_config
 from kiosk.controller import GateController, GateTiming
@@ -38,6 +38,7 @@ LINK_WAIT_S = 3.0  # READY waits this long for the broker, then the kiosk decide
 COMMANDS_DB = "commands.sqlite"  # executed command jtis: rare, so written at once
 HOUSEKEEPING_S = 30.0
 PASSBACK_KEEP_S = 86_400.0  # a day: longer than any anti-passback window in use
+RESTORE_LOOKBACK_S = 7 * 86_400.0  # opening hours repeat weekly
 HWM_SAVE_S = 600.0  # the SD card is written rarely; a restart loses at most this much
 
 
@@ -96,9 +97,8 @@ class Daemon:
             Outbox(self.store, self.link, retention_s=cfg.mqtt.retention_s) if self.link else None
         )
         self._stopped = threading.Event()
+        # The controller's first journal line says so when it restarts in lockdown or emergency.
         last_mode = self.store.last_mode()
-        if last_mode in ("lockdown", "emergency"):
-            log.warning("restarting in %s, as recorded before the restart", last_mode)
         self.controller = GateController(
             checker=self.core.checker,
             record=self._record,
@@ -114,11 +114,12 @@ class Daemon:
             heartbeat=self._heartbeat,
             on_event=on_event,
             on_state=self._publish_state,
-            occupancy=_last_occupancy(self.store),
+            occupancy=_restored_occupancy(self.store, cfg.policy, self.clock.time()),
             version=__version__,
             lockdown=last_mode == "lockdown",
             latched=last_mode == "emergency",
             lookup_timeout_s=cfg.status.deadline_ms / 1000.0 + LOOKUP_MARGIN_S,
+            fire_input=_fire_input(cfg),
         )
         self.state_pub: StatePublisher | None = None
         self.commands: CommandReceiver | None = None
@@ -289,12 +290,46 @@ class Daemon:
         self.core.passback.prune(window)
 
 
-def _last_occupancy(store: EventStore) -> int:
-    """The occupancy of the newest event that carries one, so a restart keeps counting."""
+def _fire_input(cfg: Config) -> str:
+    """The fire-alarm input as the journal names it."""
+    pin = cfg.gpio.fire_alarm
+    return f"fire-alarm contact on GPIO{pin}" if pin >= 0 else "fire-alarm input"
+
+
+def _last_occupancy(store: EventStore) -> tuple[int, float] | None:
+    """(occupancy, when) of the newest event that carries one, so a restart keeps counting."""
     for event in reversed(store.events(after_seq=max(0, store.last_seq - 1000))):
         if isinstance(event.get("occupancy"), int):
-            return event["occupancy"]
-    return 0
+            try:
+                return event["occupancy"], parse_time(event["ts"])
+            except (KeyError, TypeError, ValueError):
+                return event["occupancy"], float("-inf")
+    return None
+
+
+def _restored_occupancy(store: EventStore, policy: VenuePolicy, now: float) -> int:
+    """The recorded occupancy, unless the venue closed since it was recorded: a kiosk that was
+    off overnight starts the new day at 0, as a running one does at opening time."""
+    last = _last_occupancy(store)
+    if last is None:
+        return 0
+    occupancy, at = last
+    if occupancy and policy.hours and _closed_between(policy, at, now):
+        log.info("occupancy %d is from before closing time; the new day starts at 0", occupancy)
+        return 0
+    return occupancy
+
+
+def _closed_between(policy: VenuePolicy, start: float, end: float) -> bool:
+    """Whether the venue was closed at some minute between ``start`` and ``end``."""
+    if end - start > RESTORE_LOOKBACK_S:
+        return True  # a week or more ago: some night lies in between
+    t = max(start, end - RESTORE_LOOKBACK_S)
+    while t < end:
+        if not policy.is_open(t):
+            return True
+        t += 60.0
+    return False  # closed only now: the controller resets the count at opening time
 
 
 def build_link(cfg: Config) -> MqttLink:

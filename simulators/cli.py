@@ -257,10 +257,18 @@ def _choose_subject(args: argparse.Namespace) -> tuple[str, str, int | None]:
                 raise _UsageError("that subject is not in the population; give --status too")
             return args.sub, args.status, None
     else:
-        try:
-            person = population.pick(args.status, random.Random(args.seed))
-        except PopulationError as exc:
-            raise _UsageError(str(exc)) from None
+        rng = random.Random(args.seed)
+        if args.bare:
+            # Only IIN holders have a bare code: a passport holder drawn here would fail.
+            holders = [p for p in population.with_status(args.status) if p.iin is not None]
+            if not holders:
+                raise _UsageError(f"no IIN holder in the population has status {args.status!r}")
+            person = rng.choice(holders)
+        else:
+            try:
+                person = population.pick(args.status, rng)
+            except PopulationError as exc:
+                raise _UsageError(str(exc)) from None
     return person.sub, args.status or person.st, person.index
 
 

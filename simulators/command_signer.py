@@ -23,7 +23,7 @@ from kiosk.errors import KioskError
 from simulators.issuer import SIM_OPERATOR_KEY, SIM_OPERATOR_KID, load_private_key, sign_compact
 from simulators.mqtt_responder import DEFAULT_PREFIX, MqttSimError, new_client, parse_broker_url
 
-COMMANDS = ("open_once", "lockdown", "resume", "reload_config")
+COMMANDS = ("open_once", "lockdown", "resume", "reload_config", "reset_occupancy")
 MAX_VALID_S = 60  # mqtt.md: exp - iat <= 60
 RESULT_TIMEOUT_S = 10.0
 _JTI_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")

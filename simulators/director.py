@@ -10,6 +10,7 @@ gives the same decisions and reasons on every run.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import random
 import threading
 import time
@@ -87,6 +88,7 @@ class Director:
         speed: float = 1.0,
         stop: threading.Event | None = None,
         clock: Clock | None = None,
+        stay_s: float | None = None,
     ) -> None:
         self.world = world
         self.clock = clock or SystemClock()
@@ -100,15 +102,17 @@ class Director:
         self.outcomes: list[Outcome] = []
         self.mismatches: list[str] = []
         self.started = time.monotonic()
+        # People inside leave after a stay (mean ``stay_s`` of scenario time, exponential):
+        # the exit beam breaks for each. None: nobody leaves unless a step says so.
+        self.stay_s = stay_s
+        self._leaving: list[float] = []  # scenario times at which someone walks out
+        self.exits = 0
 
     def play(self, steps: Iterator[Step] | list[Step]) -> None:
         """Run every step at its time (scaled by speed); stop early when asked."""
         self.started = time.monotonic()
         for n, step in enumerate(steps, 1):
-            wait = self.started + step.at / self.speed - time.monotonic()
-            if wait > 0 and self.stop.wait(wait):
-                return
-            if self.stop.is_set():
+            if not self._wait_until(step.at):
                 return
             try:
                 outcome = getattr(self, f"_do_{step.action}")(step)
@@ -121,6 +125,32 @@ class Director:
                     self.mismatches.append(
                         f"step {n} at {step.at:g} s: expected {step.expect}, got {got}"
                     )
+
+    def _now(self) -> float:
+        """Scenario time: seconds since ``play`` began, scaled by the speed."""
+        return (time.monotonic() - self.started) * self.speed
+
+    def _wait_until(self, at: float) -> bool:
+        """Wait for scenario time ``at``, letting people leave meanwhile (also those whose
+        time came while the gate was slow); False when stopped."""
+        while not self.stop.is_set():
+            due = self._leaving[0] if self._leaving else None
+            leaving = due is not None and due <= max(at, self._now())
+            until = due if leaving and due is not None else at
+            wait = self.started + until / self.speed - time.monotonic()
+            if wait > 0 and self.stop.wait(wait):
+                return False
+            if not leaving:
+                return True
+            heapq.heappop(self._leaving)
+            self._do_exit(None)
+            self.exits += 1
+        return False
+
+    def _entered(self) -> None:
+        """Someone walked in: with stays on, they will walk out again."""
+        if self.stay_s is not None:
+            heapq.heappush(self._leaving, self._now() + self.rng.expovariate(1 / self.stay_s))
 
     # -- people -----------------------------------------------------------------------
 
@@ -149,6 +179,8 @@ class Director:
                 self.unlock_s + walk_after + DECISION_WAIT_S,
             )
             outcome.passed = bool(end and end["type"] == "passage")
+            if outcome.passed:
+                self._entered()
         self.outcomes.append(outcome)
         return outcome
 
@@ -199,7 +231,7 @@ class Director:
         self.world.turnstile.force_passage()
         self.watch.wait(since, lambda e: e["type"] in ("forced_passage", "passage"), 5)
 
-    def _do_exit(self, step: Step) -> None:
+    def _do_exit(self, step: Step | None) -> None:
         since = self.watch.mark()
         self.world.turnstile.exit_passage()
         self.watch.wait(since, lambda e: e.get("direction") == "exit", 5)

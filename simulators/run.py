@@ -19,17 +19,32 @@ from kiosk.config import load_config
 from kiosk.daemon import Daemon
 from simulators.director import Director, Watch, crowd_steps
 from simulators.scenario import load_scenario
-from simulators.world import World
+from simulators.world import World, remote_brokers, use_sim_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 SIM_CONFIG = REPO / "config" / "sim.toml"
+EXIT_USAGE = 2
 
 
 def run_sim(args: argparse.Namespace) -> int:
     """Run a scenario, or a steady crowd until stopped; 1 when a scenario's expectation failed."""
+    for flag, value in (("--speed", args.speed), ("--stay-s", args.stay_s)):
+        if value is not None and value <= 0:
+            print(f"kiosk sim: {flag} must be above 0", file=sys.stderr)
+            return EXIT_USAGE
     scenario = load_scenario(args.scenario) if args.scenario else None
     config = args.config or (scenario and scenario.config) or SIM_CONFIG
     cfg = load_config(config)
+    remote = remote_brokers(cfg)
+    if remote and not args.allow_remote_broker:
+        # Checked before anything connects: a simulation must not join a real fleet.
+        print(
+            f"kiosk sim: {cfg.path}: [mqtt] brokers: {', '.join(remote)} not on loopback; "
+            "a simulation does not join a real fleet (--allow-remote-broker to use it anyway, "
+            "under the sim/ topic prefix)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     # One line per simulated request or frame would drown the decisions.
     logging.getLogger("simulators").setLevel(logging.WARNING)
     stop = threading.Event()
@@ -39,14 +54,19 @@ def run_sim(args: argparse.Namespace) -> int:
     if scenario and scenario.start is not None:
         clock = FixedWallClock(scenario.start)
     world = World(cfg, seed=scenario.seed if scenario else args.seed)
-    world.simulate(cfg)
+    state_dir = Path(args.state_dir).resolve() if args.state_dir else None
+    world.simulate(cfg, state_dir=state_dir)
+    prefix = use_sim_prefix(cfg)
     watch = Watch()
     lock = threading.Lock()
 
     def on_event(event: dict[str, Any]) -> None:
         watch.add(event)
         with lock:
-            print(json.dumps(event), flush=True)
+            try:
+                print(json.dumps(event), flush=True)
+            except BrokenPipeError:
+                stop.set()  # `kiosk sim | head`: the reader has had enough
 
     daemon = Daemon(cfg, sim=world.hardware(), on_event=on_event, clock=clock)
     runner = threading.Thread(target=daemon.run, name="daemon")
@@ -57,12 +77,17 @@ def run_sim(args: argparse.Namespace) -> int:
         daemon.controller.emit,
         unlock_s=cfg.gate.unlock_s,
         seed=scenario.seed if scenario else args.seed,
-        speed=(args.speed or scenario.speed) if scenario else 1.0,
+        speed=(args.speed or scenario.speed) if scenario else (args.speed or 1.0),
         stop=stop,
         clock=clock,
+        # A steady crowd also leaves (through the exit beam), so the venue does not fill up
+        # for good; a scenario says itself who leaves.
+        stay_s=None if scenario or cfg.gpio.exit_sensor < 0 else args.stay_s,
     )
     what = f"scenario {scenario.name!r}" if scenario else "a steady crowd (Ctrl-C to stop)"
     print(f"kiosk sim: {cfg.kiosk.id} ({cfg.policy.name}) with {what}", file=sys.stderr)
+    if cfg.mqtt.enabled:
+        print(f"kiosk sim: MQTT topics under {prefix}/", file=sys.stderr)
     try:
         if scenario:
             director.play(scenario.steps[: args.count] if args.count else scenario.steps)
@@ -75,6 +100,8 @@ def run_sim(args: argparse.Namespace) -> int:
         runner.join(timeout=15)
         world.close()
     print(summary(watch.events, director), file=sys.stderr)
+    if state_dir is not None:
+        print(f"kiosk sim: state kept in {state_dir}", file=sys.stderr)
     for line in director.mismatches:
         print(f"kiosk sim: {line}", file=sys.stderr)
     return 1 if director.mismatches else 0
@@ -95,7 +122,8 @@ def summary(events: list[dict[str, Any]], director: Director) -> str:
     return (
         f"kiosk sim: {len(decisions)} decisions: {kinds['admit']} admitted, "
         f"{kinds['deny']} denied, {kinds['refer']} referred; {len(passages)} passages, "
-        f"{types['passage_timeout']} timeouts, {types['forced_passage']} forced; "
+        f"{types['passage_timeout']} timeouts, {types['forced_passage']} forced, "
+        f"{director.exits} left; "
         f"decision latency p50 {p50:.1f} ms p95 {p95:.1f} ms; "
         f"{len(passages) / minutes:.1f} passages/min"
     )

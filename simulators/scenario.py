@@ -21,7 +21,7 @@ PRESENT = ("pass", "bare_iin", "text", "expired_pass", "forged_pass", "unknown_i
 SOURCES = ("camera", "scanner")
 SERVICE = ("up", "down", "slow", "errors", "garbage")
 DEVICE_ACTIONS = ("unplug", "replug")
-COMMANDS = ("open_once", "lockdown", "resume", "reload_config")
+COMMANDS = ("open_once", "lockdown", "resume", "reload_config", "reset_occupancy")
 
 _STEP_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "at": ((int, float), None),

@@ -5,8 +5,10 @@ pseudo-terminal, turnstile on gpiozero mock pins. The real daemon and its driver
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kiosk.config import Config
 from kiosk.wiring import SimHardware
@@ -15,6 +17,44 @@ from simulators.population import Population, load
 from simulators.scanner_pty import PtyScanner
 from simulators.status_service import StatusService
 from simulators.turnstile import SimPinFactory, TurnstileModel
+
+SIM_PREFIX = "sim/"
+"""mqtt.md, Simulation: what a simulated kiosk puts before the configured topic prefix."""
+
+
+def remote_brokers(cfg: Config) -> list[str]:
+    """The configured MQTT brokers that are not on loopback (none when MQTT is off).
+
+    Judged from the URL alone, never by connecting or resolving: only ``localhost`` and
+    loopback addresses (127.0.0.0/8, ::1) count as this machine.
+    """
+    if not cfg.mqtt.enabled:
+        return []
+    return [url for url in cfg.mqtt.brokers if not _is_loopback(url)]
+
+
+def use_sim_prefix(cfg: Config) -> str:
+    """Put ``sim/`` before the configured topic prefix (once) and return the new prefix:
+    `kiosk sim` never uses the fleet's own topics, even on a broker the fleet also uses."""
+    mqtt = cfg.sections["mqtt"]
+    if not mqtt["prefix"].startswith(SIM_PREFIX):
+        mqtt["prefix"] = SIM_PREFIX + mqtt["prefix"]
+    return mqtt["prefix"]
+
+
+def _is_loopback(url: str) -> bool:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it could be anywhere
 
 
 class World:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.gpio import GpioBoard
-from kiosk.clock import SystemClock
+from kiosk.clock import Clock, SystemClock
 from kiosk.config import load_config
 from kiosk.controller import GateController, GateTiming
 from kiosk.core import EVENTS_DB, build_core
@@ -35,7 +35,13 @@ class Rig:
     """Build with a tmp dir and a status URL (None: no service); ``start`` runs the loop."""
 
     def __init__(
-        self, tmp_path: Path, url: str | None, *, extra_toml: str = "", **sections: dict[str, Any]
+        self,
+        tmp_path: Path,
+        url: str | None,
+        *,
+        extra_toml: str = "",
+        clock: Clock | None = None,
+        **sections: dict[str, Any],
     ) -> None:
         sections = {k: dict(v) for k, v in sections.items()}
         sections.setdefault("gpio", {}).setdefault("pin_factory", "mock")
@@ -64,10 +70,11 @@ class Rig:
             sounder=self.board.sounder,
             policy=self.policy,
             timing=GateTiming.from_config(self.cfg.gate, self.cfg.kiosk.leeway_s),
-            clock=SystemClock(),
+            clock=clock or SystemClock(),
             mark_used=self.core.replay.mark_used,
             record_passage=self.core.passback.record_passage,
             on_event=self._on_event,
+            fire_input=f"fire-alarm contact on GPIO{gpio.fire_alarm}",
         )
         self.thread = threading.Thread(target=self.controller.run, daemon=True)
 
@@ -96,7 +103,7 @@ class Rig:
         data = text.encode() if isinstance(text, str) else text
         self.controller.emit(CodeRead(data, source, time.monotonic()))
 
-    def command(self, cmd: str) -> tuple[bool, str | None]:
+    def command(self, cmd: str, origin: str = "local") -> tuple[bool, str | None]:
         done = threading.Event()
         result: list[Any] = []
 
@@ -104,7 +111,7 @@ class Rig:
             result.extend([ok, error])
             done.set()
 
-        self.controller.emit(Command(cmd, done=finished))
+        self.controller.emit(Command(cmd, origin=origin, done=finished))
         assert done.wait(10), f"command {cmd} not executed"
         return result[0], result[1]
 

@@ -207,3 +207,26 @@ def test_check_at_a_past_time_is_not_a_clock_gone_back(
     code, out, _ = run(capsys, "check", "--config", str(cfg), "--at", str(iat + 10), text)
     doc = json.loads(out)
     assert (code, doc["decision"], doc["via"]) == (0, "admit", "pass")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["doctor", "--config", "config/sim.toml"],
+        ["config", "check", "--show", "config/sim.toml"],
+    ],
+)
+def test_a_closed_pipe_on_stdout_ends_without_a_traceback(argv):
+    """`kiosk doctor | head -1`: the reader goes away, the command ends quietly (Python's
+    "Note on SIGPIPE")."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiosk.cli", *argv],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before anything is written: every write meets a closed pipe
+    proc.stdout = None
+    _out, err = proc.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
+    assert proc.returncode == 1

@@ -144,6 +144,21 @@ def test_capacity_counts_entries_and_exits(rig, population, issuer):
     assert exit_["occupancy"] == 0
 
 
+def test_reset_occupancy_command_empties_a_full_venue(rig, population, issuer):
+    r = rig(policy={"capacity": 1})
+    r.model.expect_walk(0.05)
+    r.present(green_pass(population, issuer))
+    r.wait(lambda e: e["type"] == "passage")
+    assert r.controller.state()["occupancy"] == 1
+    assert r.command("reset_occupancy", origin="mqtt") == (True, None)
+    [cmd] = r.wait(lambda e: e["type"] == "command")
+    assert (cmd["cmd"], cmd["ok"], cmd["occupancy"]) == ("reset_occupancy", True, 0)
+    assert r.controller.state()["occupancy"] == 0
+    r.model.expect_walk_away()
+    r.present(green_iin(population).sub[4:])
+    assert r.decisions(2)[1]["reason"] == "admitted"  # no longer venue_full
+
+
 def test_open_once_command(rig):
     r = rig()
     r.model.expect_walk(0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -96,9 +97,10 @@ def test_relay_stays_released_through_start_and_stop(tmp_path):
         world.close()
 
 
-def test_a_lockdown_survives_a_restart(tmp_path):
+def test_a_lockdown_survives_a_restart(tmp_path, caplog):
     from kiosk.events import Command
 
+    caplog.set_level(logging.INFO)
     cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock"}))
     for round_ in range(2):
         world = World(cfg)
@@ -116,7 +118,63 @@ def test_a_lockdown_survives_a_restart(tmp_path):
                 while daemon.controller.mode != "lockdown" and time.monotonic() < deadline:
                     time.sleep(0.02)
                 assert daemon.controller.mode == "lockdown"  # until an operator resumes
+                # Said once, by the controller (the daemon said it too, before).
+                said = [r.getMessage() for r in caplog.records if "LOCKDOWN" in r.getMessage()]
+                assert said[-1].startswith("LOCKDOWN (as recorded before the restart)")
+                assert not [r for r in caplog.records if "restarting in" in r.getMessage()]
             daemon.stop()
             runner.join(10)
+        finally:
+            world.close()
+
+
+def test_the_fire_alarm_line_names_the_configured_pin(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock", "fire_alarm": 21}))
+    world = World(cfg)
+    try:
+        world.simulate(cfg)
+        daemon = Daemon(cfg, sim=world.hardware())
+        runner = threading.Thread(target=daemon.run)
+        runner.start()
+        try:
+            deadline = time.monotonic() + 10
+            while daemon.controller.mode != "normal" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            world.turnstile.fire_alarm(True)
+            while daemon.controller.mode != "emergency" and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            daemon.stop()
+            runner.join(10)
+    finally:
+        world.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "kiosk.gate"]
+    assert any(m.startswith("EMERGENCY: fire-alarm contact on GPIO21 is open;") for m in said)
+
+
+def test_a_kiosk_off_overnight_starts_the_day_at_zero(tmp_path):
+    """The occupancy survives a restart within the day, not a night the venue was closed."""
+    from kiosk.clock import FakeClock
+
+    hours = '[[policy.hours]]\nopen = "08:00"\nclose = "22:00"\n'
+    cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock"}, extra_toml=hours))
+    evening = 1_699_984_800.0  # 2023-11-14 18:00 UTC (the policy's timezone is UTC)
+    cfg.state_dir.mkdir(parents=True)
+    with EventStore(
+        cfg.state_dir / EVENTS_DB, kiosk_id="k1", venue_id="v1", clock=FakeClock(evening)
+    ) as store:
+        store.record("passage", direction="entry", subject=None, occupancy=7)
+    for hours_later, expected in ((2.0, 7), (15.0, 0)):  # 20:00 the same day; 09:00 next day
+        world = World(cfg)
+        try:
+            world.simulate(cfg, state_dir=cfg.state_dir)
+            daemon = Daemon(
+                cfg, sim=world.hardware(), clock=FakeClock(evening + hours_later * 3600)
+            )
+            assert daemon.controller.occupancy == expected, hours_later
+            daemon.hardware.close()
+            daemon.store.close()
+            daemon.core.close()
         finally:
             world.close()

@@ -394,3 +394,27 @@ def test_state_dir_the_service_user_cannot_write(cfg, monkeypatch: pytest.Monkey
     assert check.fix == f"chown -R nobody: {cfg.state_dir}"
     cfg.state_dir.chmod(0o777)
     assert local.check_state_dir(cfg).status == "OK"
+
+
+# -- the simulation profile ----------------------------------------------------------------
+
+
+def test_simulation_profile_reports_simulated_devices_not_failures(tmp_path: Path) -> None:
+    """config/sim.toml outside a running simulation: the mock pins, the pseudo-terminal
+    scanner and the fed camera are simulated rows (OK), not FAIL."""
+    from simulators.run import SIM_CONFIG
+
+    out = io.StringIO()
+    run_doctor(str(SIM_CONFIG), out=out, as_json=True)
+    checks = {c["name"]: c for c in json.loads(out.getvalue())}
+    for name in ("camera", "scanner", "gpio", "fire alarm", "passage sensor", "exit sensor"):
+        assert checks[name]["status"] == "OK", checks[name]
+        assert checks[name]["detail"].startswith("simulated: "), checks[name]
+    assert "relay GPIO17 released" in checks["gpio"]["detail"]
+
+
+def test_simulated_devices_are_checked_for_real_inside_a_simulation(entrance: Entrance) -> None:
+    # With the world running, sim: and mock are checked through it (see the healthy test).
+    _code, checks, _table = entrance.doctor()
+    assert not checks["camera"]["detail"].startswith("simulated: ")
+    assert checks["fire alarm"]["detail"] == "contact closed (GPIO25 low): no alarm"

@@ -112,6 +112,13 @@ def test_a_signed_command_is_executed_and_answered(rig: Rig) -> None:
     assert rig.recorded == []  # executed commands are recorded by the controller
 
 
+def test_reset_occupancy_is_a_remote_command(rig: Rig) -> None:
+    # An extension of mqtt.md's list: the count drifts, an operator resets it.
+    result = rig.send(rig.sign(cmd="reset_occupancy", jti="reset-0001"))
+    assert result == {"jti": "reset-0001", "ok": True}
+    assert [c.cmd for c in rig.executed] == ["reset_occupancy"]
+
+
 def test_the_venue_audience_is_accepted_and_a_failed_execution_is_answered(rig: Rig) -> None:
     result = rig.send(rig.sign(aud="venue:v1", cmd="open_once", jti="open-0001"))
     assert result == {"jti": "open-0001", "ok": False, "error": "busy"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import logging
 import ssl
 import threading
 from pathlib import Path
@@ -279,3 +280,57 @@ def test_stop_leaves_the_offline_state(mosquitto: Mosquitto) -> None:
     obs.wait_for(lambda p: p == [b'{"online":false}'], "ashyq/v1/kiosk/k1/state")
     assert json.loads(obs.payloads()[0]) == {"online": False}
     obs.close()
+
+
+# -- the journal ----------------------------------------------------------------------------
+
+
+def test_broker_lost_is_one_warning_and_back_one_info(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="kiosk.fleet.link")
+    link = start_link(mosquitto, backoff_min_s=0.05, username="kiosk", password="s3cret-pw")
+    where = f"127.0.0.1:{mosquitto.port}"
+    try:
+        wait_until(lambda: link.connected, what="connect")
+        mosquitto.kill()
+        wait_until(lambda: not link.connected, what="link notices the loss")
+        # Retries while it is down stay quiet: the outage is one line.
+        wait_until(lambda: _attempts(caplog) >= 2, what="retries")
+        mosquitto.start()
+        wait_until(lambda: link.connects >= 2, what="reconnect")
+    finally:
+        link.stop()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    assert lines[0] == ("INFO", f"connected to MQTT broker {where}")
+    assert lines[1][0] == "WARNING"
+    assert lines[1][1].startswith(f"MQTT broker {where} lost after ")
+    assert lines[1][1].endswith("events wait in the store until a broker answers")
+    assert lines[2][0] == "INFO"
+    assert lines[2][1].startswith(f"MQTT link back (broker {where}) after ")
+    assert len(lines) == 3, lines
+    assert not any("s3cret-pw" in r.getMessage() for r in caplog.records)
+
+
+def _attempts(caplog: pytest.LogCaptureFixture) -> int:
+    return sum("still unreachable" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unreachable_broker_at_start_is_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="kiosk.fleet.link")
+    port = free_port()
+    link = MqttLink(
+        brokers=[f"mqtt://127.0.0.1:{port}"],
+        client_id="kiosk-k1",
+        kiosk_id="k1",
+        backoff_min_s=0.02,
+        backoff_max_s=0.05,
+    )
+    link.start()
+    try:
+        wait_until(lambda: _attempts(caplog) >= 3, what="a few retries")
+    finally:
+        link.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"cannot reach MQTT broker 127.0.0.1:{port}: ")

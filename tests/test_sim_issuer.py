@@ -340,3 +340,16 @@ def test_mask_subject() -> None:
     assert cli.mask_subject("iin:921029350851") == "iin:********0851"
     assert cli.mask_subject("passport:DEU:C01X00T47") == "passport:DEU:*****0T47"
     assert cli.mask_subject("passport:USA:12345") == "passport:USA:*****"
+
+
+@pytest.mark.parametrize("status", ["green", "blue", "yellow", "red"])
+def test_mint_bare_by_status_always_gives_such_an_iin(
+    status: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It drew a passport holder (no bare IIN) about one time in eight.
+    population = load()
+    for seed in range(16):
+        assert run_mint(["--status", status, "--bare", "--seed", str(seed)]) == 0, seed
+        iin = capsys.readouterr().out.strip()
+        person = population.by_sub(f"iin:{iin}")
+        assert person is not None and person.st == status

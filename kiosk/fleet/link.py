@@ -56,6 +56,11 @@ class BrokerUrl:
     port: int
     tls: bool
 
+    @property
+    def where(self) -> str:
+        """``host:port``, as the journal names a broker."""
+        return f"{self.host}:{self.port}"
+
 
 def parse_broker_url(url: str) -> BrokerUrl:
     """Parse ``mqtt://host[:port]`` (1883) or ``mqtts://host[:port]`` (8883); KioskError else."""
@@ -102,6 +107,7 @@ class _Connection(paho.Client):
         )
         self.broker = broker
         self.up = False
+        self.up_at: float | None = None  # when CONNACK came (monotonic)
         self.ended = threading.Event()
         self.ack_lock = threading.Lock()
         # mid -> (on_ack, topic); an ack that overtakes its registration lands in ``early``.
@@ -116,7 +122,7 @@ class _Connection(paho.Client):
         try:
             super()._thread_main()
         except Exception as exc:
-            log.warning("MQTT network thread for %s failed: %s", self.broker.url, exc)
+            log.warning("MQTT network thread for %s failed: %s", self.broker.where, exc)
         finally:
             self.up = False
             self.ended.set()
@@ -183,6 +189,11 @@ class MqttLink:
         self._listeners: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self._throttle = LogThrottle(60.0)
+        # The journal says "lost" once per outage and "back" once: retries in between are
+        # quiet (debug). Brokers already said to be unreachable in this outage:
+        self._told_down: set[str] = set()
+        self._down_since: float | None = None  # when the link was lost (None: up, or never)
+        self._failing_back = False
         #: Successful connections so far (for tests and the doctor).
         self.connects = 0
 
@@ -325,7 +336,7 @@ class MqttLink:
                 broker.host, broker.port, self._keepalive, clean_start=True, properties=props
             )
         except (OSError, ssl.SSLError, ValueError) as exc:
-            self._warn(broker.url, "cannot reach MQTT broker %s: %s", broker.url, exc)
+            self._unreachable(broker, str(exc))
             return None, False
         _no_delay(conn.socket())
         with self._lock:
@@ -342,20 +353,47 @@ class MqttLink:
                     if conn.up:
                         up_since = now
                     elif now - started > self._connect_timeout:
-                        self._warn(broker.url, "MQTT broker %s did not answer CONNECT", broker.url)
+                        self._unreachable(broker, "no answer to CONNECT")
                         break
                 if index and up_since is not None and now >= next_probe:
                     next_probe = now + self._failback_s
                     if _reachable(self._brokers[0], timeout=min(1.0, self._connect_timeout)):
-                        log.info("first MQTT broker is back; leaving %s", broker.url)
+                        log.info(
+                            "first MQTT broker %s is back; leaving %s",
+                            self._brokers[0].where,
+                            broker.where,
+                        )
+                        self._failing_back = True
                         failback = True
                         break
         finally:
             self._end(conn)
+        # A connection lost within one poll was up all the same: CONNACK says since when.
+        up_since = up_since if up_since is not None else conn.up_at
         lasted = None if up_since is None else time.monotonic() - up_since
         if lasted is not None and not self._stopping.is_set() and not failback:
-            log.warning("lost MQTT broker %s after %.1f s", broker.url, lasted)
+            log.warning(
+                "MQTT broker %s lost after %.1f s connected; events wait in the store until a "
+                "broker answers",
+                broker.where,
+                lasted,
+            )
+            with self._lock:
+                self._down_since = time.monotonic()
+                self._told_down = {b.url for b in self._brokers}
         return lasted, failback
+
+    def _unreachable(self, broker: BrokerUrl, why: str) -> None:
+        """A connection attempt failed: a warning once per broker per outage, then quiet."""
+        if broker.url in self._told_down:
+            log.debug("MQTT broker %s still unreachable: %s", broker.where, why)
+            return
+        self._told_down.add(broker.url)
+        log.warning(
+            "cannot reach MQTT broker %s: %s; retrying, events wait in the store",
+            broker.where,
+            why,
+        )
 
     def _new_connection(self, broker: BrokerUrl) -> _Connection:
         conn = _Connection(broker, self.client_id)
@@ -401,7 +439,7 @@ class MqttLink:
             self._warn(
                 conn.broker.url,
                 "MQTT broker %s refused the connection: %s",
-                conn.broker.url,
+                conn.broker.where,
                 reason,
             )
             return
@@ -410,13 +448,27 @@ class MqttLink:
                 return
             listeners = list(self._listeners)
             conn.up = True
+            conn.up_at = time.monotonic()
             self.connects += 1
             # Subscriptions first (under the lock, so wait_subscribed() sees them pending): a
             # request published after wait_connected() finds them in place at the broker.
             for topic, (_handler, qos) in self._subs.items():
                 self._subscribe(conn, topic, qos)
         self._connected.set()
-        log.info("connected to MQTT broker %s", conn.broker.url)
+        with self._lock:
+            down_since, self._down_since = self._down_since, None
+            self._told_down = set()
+            failing_back, self._failing_back = self._failing_back, False
+        if down_since is not None:
+            log.info(
+                "MQTT link back (broker %s) after %.1f s without a broker",
+                conn.broker.where,
+                time.monotonic() - down_since,
+            )
+        elif failing_back:
+            log.debug("connected to MQTT broker %s again", conn.broker.where)
+        else:
+            log.info("connected to MQTT broker %s", conn.broker.where)
         for fn in listeners:
             self._call(fn, "connect listener")
 
@@ -429,7 +481,7 @@ class MqttLink:
             if self._conn is conn:
                 self._connected.clear()
         conn.ended.set()
-        log.debug("MQTT connection to %s closed: %s", conn.broker.url, reason)
+        log.debug("MQTT connection to %s closed: %s", conn.broker.where, reason)
 
     def _on_publish(
         self, client: Any, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
