@@ -463,6 +463,10 @@ def test_a_hung_controller_loop_still_relocks(
             assert hung.wait(TIMEOUT)
             assert r.model.wait_for("relay_locked", timeout=TIMEOUT)
             assert hung.is_set() and not hang.is_set()  # the loop is still stuck
+            # The driver locks first and says so right after: wait for the line itself.
+            deadline = time.monotonic() + TIMEOUT
+            while not limit_lines(caplog) and time.monotonic() < deadline:
+                time.sleep(0.01)
             assert len(limit_lines(caplog)) == 1
         assert r.relay_levels() == [0, 1, 0]
         hang.set()
