@@ -312,3 +312,33 @@ def test_no_status_service_means_no_offline_time(capsys, tmp_path, store):
     assert code == 0
     assert "nothing to be offline from" in out
     assert report_json(capsys, "--config", str(cfg), "--day", DAY)["offline"] is None
+
+
+def test_a_period_over_two_days_labels_hours_with_the_date(capsys, config):
+    args = ("--config", str(config), "--from", "2026-11-29 23:00", "--to", f"{DAY} 08:00")
+    code, out, _ = report(capsys, *args)
+    assert code == 0
+    lines = out.splitlines()
+    assert "Period                      2026-11-29 23:00 to 2026-11-30 08:00" in lines
+    assert "  2026-11-30 07:00        2      0" in lines
+    assert "Peak occupancy                   2  at 2026-11-30 07:40" in lines
+    r = report_json(capsys, *args)
+    assert r["decisions"]["by_reason"] == {"admitted": 3, "status_not_allowed": 1}
+    assert [h["hour"] for h in r["passages"]["by_hour"]] == ["2026-11-30T07:00:00+05:00"]
+
+
+def test_hours_across_a_daylight_saving_change(tmp_path):
+    berlin = ZoneInfo("Europe/Berlin")  # 2026-10-25: 03:00 summer time is 02:00 again
+    path = tmp_path / "events.sqlite"
+    d = Day(path)
+    first = datetime(2026, 10, 25, 1, 30, tzinfo=berlin).timestamp()
+    for n in range(6):  # every half hour: 01:30, 02:00, 02:30 CEST, 02:00, 02:30, 03:00 CET
+        d.entry(first + n * 1800, None, n + 1)
+    d.store.close()
+    start, end = day_bounds(datetime(2026, 10, 25), berlin)
+    assert end - start == 25 * 3600
+    s = summarize(
+        read_period(path, start, end), start=start, end=end, zone=berlin, has_service=True, now=end
+    )
+    assert [row.entries for row in s.hours] == [1, 2, 2, 1]  # 01:00, 02:00, 02:00 again, 03:00
+    assert [row.start - s.hours[0].start for row in s.hours] == [0, 3600, 7200, 10800]

@@ -245,3 +245,23 @@ def test_bad_period_options(capsys, tmp_path, args, message):
     fill(tmp_path / "events.sqlite", 1)
     err = one_line_error(capsys, "--state-dir", str(tmp_path), *args)
     assert err == f"kiosk report: {message}"
+
+
+CRASH = """
+import os, sys
+from kiosk.clock import FakeClock
+from kiosk.store import EventStore
+store = EventStore(sys.argv[1], kiosk_id="k1", venue_id="v1", clock=FakeClock(1_764_500_000.0))
+for _ in range(3):
+    store.record("passage", direction="entry", subject=None, occupancy=1)
+os._exit(0)  # a crash: no close, so no checkpoint; the events are in the WAL only
+"""
+
+
+def test_a_store_left_by_a_crashed_daemon_is_read_with_its_wal(tmp_path):
+    path = tmp_path / "events.sqlite"
+    subprocess.run([sys.executable, "-c", CRASH, str(path)], check=True, cwd=REPO, timeout=60)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["events.sqlite", "events.sqlite-shm", "events.sqlite-wal"]
+    assert len(read_period(path, 0, 2e9).events) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == left
