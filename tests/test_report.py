@@ -162,7 +162,7 @@ def test_every_figure_of_the_day(capsys, config):
     assert hours["18:00"] == (7, 0)
     assert hours["20:00"] == (0, 1)
     assert sum(e for e, _ in hours.values()) == 10
-    assert r["peak_occupancy"] == {"occupancy": 9, "at": "2026-11-30T18:20:02+05:00"}
+    assert r["peak_occupancy"] == {"occupancy": 9, "at": "2026-11-30T18:20:02.000+05:00"}
     assert r["busiest_quarter_hour"] == {
         "from": "2026-11-30T18:00:00+05:00",
         "to": "2026-11-30T18:15:00+05:00",
@@ -174,7 +174,11 @@ def test_every_figure_of_the_day(capsys, config):
     assert r["offline"] == {
         "seconds": 900.0,
         "spans": [
-            {"from": "2026-11-30T08:30:00+05:00", "to": "2026-11-30T08:45:00+05:00", "open": False}
+            {
+                "from": "2026-11-30T08:30:00.000+05:00",
+                "to": "2026-11-30T08:45:00.000+05:00",
+                "open": False,
+            }
         ],
     }
     assert r["forced_passages"] == 1

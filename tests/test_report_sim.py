@@ -10,7 +10,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from kiosk.clock import rfc3339_ms
+import pytest
+
+from kiosk.clock import parse_time, rfc3339_ms
 from support import REPO
 
 SIM_ARGS = ["--count", "8", "--rate", "0", "--seed", "7"]
@@ -114,3 +116,39 @@ def test_report_over_a_running_simulated_kiosk(tmp_path):
     for e in events:
         if e.get("subject"):
             assert e["subject"] not in run.stdout
+
+
+def parse(text: str) -> float:
+    return parse_time(text)
+
+
+def test_time_offline_from_the_fault_drill(tmp_path):
+    # The drill takes the status service down, then brings it back: the daemon's own
+    # decisions show when it decided without the service and when the service answered again.
+    state = tmp_path / "state"
+    since = time.time() - 60
+    command = sim_command(state)[: -len(SIM_ARGS)]
+    scenario = REPO / "simulators" / "scenarios" / "fault-drill.toml"
+    run = subprocess.run(
+        [*command, "--scenario", str(scenario), "--speed", "3"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    decisions = [e for e in map(json.loads, run.stdout.splitlines()) if e["type"] == "decision"]
+    first_off = next(i for i, e in enumerate(decisions) if e["reason"] == "backend_unavailable")
+    back = next(e for e in decisions[first_off:] if e["via"] == "online")
+    expected = [(decisions[first_off]["ts"], back["ts"])]
+
+    r = json.loads(report(state, since).stdout)
+    spans = r["offline"]["spans"]
+    assert [(parse(sp["from"]), parse(sp["to"])) for sp in spans] == [
+        (pytest.approx(parse(a), abs=0.002), pytest.approx(parse(b), abs=0.002))
+        for a, b in expected
+    ]
+    assert not spans[0]["open"]
+    assert r["offline"]["seconds"] == pytest.approx(
+        parse(back["ts"]) - parse(decisions[first_off]["ts"]), abs=0.002
+    )

@@ -63,7 +63,7 @@ def render_json(s: Summary, *, store: str, lang: str) -> str:
         "peak_occupancy": (
             None
             if s.peak_occupancy is None
-            else {"occupancy": s.peak_occupancy[0], "at": _iso(s, s.peak_occupancy[1])}
+            else {"occupancy": s.peak_occupancy[0], "at": _iso(s, s.peak_occupancy[1], ms=True)}
         ),
         "busiest_quarter_hour": (
             None
@@ -86,7 +86,11 @@ def render_json(s: Summary, *, store: str, lang: str) -> str:
             else {
                 "seconds": round(s.offline_s or 0.0, 3),
                 "spans": [
-                    {"from": _iso(s, sp.start), "to": _iso(s, sp.end), "open": sp.open}
+                    {
+                        "from": _iso(s, sp.start, ms=True),
+                        "to": _iso(s, sp.end, ms=True),
+                        "open": sp.open,
+                    }
                     for sp in s.offline
                 ],
             }
@@ -166,8 +170,11 @@ def _when(s: Summary, t: float, *, full: bool = False) -> str:
     return local.strftime("%H:%M")
 
 
-def _iso(s: Summary, t: float) -> str:
-    return datetime.fromtimestamp(t, tz=s.zone).isoformat(timespec="seconds")
+def _iso(s: Summary, t: float, *, ms: bool = False) -> str:
+    """Local RFC 3339; event times to the millisecond, as events carry them."""
+    return datetime.fromtimestamp(t, tz=s.zone).isoformat(
+        timespec="milliseconds" if ms else "seconds"
+    )
 
 
 def _peak(s: Summary) -> str:
@@ -181,8 +188,7 @@ def _quarter(s: Summary) -> str:
     if s.busiest_quarter is None:
         return f"{'-':>6}  (no entries)"
     start, n = s.busiest_quarter
-    window = f"{_when(s, start)}-{_when(s, start + QUARTER_S)}"
-    return f"{n:>6}  entries {window}, {n / 15:.1f} persons a minute"
+    return f"{n:>6}  entries {_window(s, start, start + QUARTER_S)}, {n / 15:.1f} persons a minute"
 
 
 def _latency(s: Summary) -> str:
@@ -205,7 +211,18 @@ def _offline(s: Summary) -> str:
 
 def _span(s: Summary, sp: Span) -> str:
     still = " (still offline)" if sp.open else ""
-    return f"{_when(s, sp.start)}-{_when(s, sp.end)}{still}"
+    return f"{_window(s, sp.start, sp.end)}{still}"
+
+
+def _window(s: Summary, start: float, end: float) -> str:
+    """``18:00-18:15``; the date once when the period spans days; seconds when both ends
+    fall in the same minute (a short offline spell)."""
+    a = datetime.fromtimestamp(start, tz=s.zone)
+    b = datetime.fromtimestamp(end, tz=s.zone)
+    clock = "%H:%M:%S" if a.strftime("%Y%m%d%H%M") == b.strftime("%Y%m%d%H%M") else "%H:%M"
+    first = a.strftime(clock if _one_day(s) else f"%Y-%m-%d {clock}")
+    second = b.strftime(clock if a.date() == b.date() else f"%Y-%m-%d {clock}")
+    return f"{first}-{second}"
 
 
 def duration(seconds: float) -> str:
