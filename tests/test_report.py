@@ -315,7 +315,25 @@ def test_no_status_service_means_no_offline_time(capsys, tmp_path, store):
     code, out, _ = report(capsys, "--config", str(cfg), "--day", DAY, "--tz", ZONE.key)
     assert code == 0
     assert "nothing to be offline from" in out
-    assert report_json(capsys, "--config", str(cfg), "--day", DAY)["offline"] is None
+    assert report_json(capsys, "--config", str(cfg), "--day", DAY)["offline"] == {
+        "seconds": None,
+        "spans": [],
+        "not_counted": "no status service configured: nothing to be offline from",
+    }
+
+
+def test_state_dir_alone_counts_offline_only_if_a_service_ever_answered(capsys, tmp_path):
+    d = Day(tmp_path / "events.sqlite")
+    d.admit(at(9, 0), SUBJECTS[0], 2.0, via="pass")  # a pass deciding alone
+    d.refuse(at(9, 5), "refer", "backend_unavailable", 1.0)  # a bare IIN, nothing to ask
+    d.store.close()
+    code, out, _ = report(capsys, "--state-dir", str(tmp_path), "--day", DAY, "--tz", ZONE.key)
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("Time offline"))
+    assert line == (
+        "Time offline                     -  (no decision in this store was answered by a"
+        " status service; see --config)"
+    )
 
 
 def test_a_period_over_two_days_labels_hours_with_the_date(capsys, config):

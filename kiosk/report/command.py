@@ -60,14 +60,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"kiosk report: {exc}", file=sys.stderr)
         return EX_USAGE
-    extract = read_period(store, period.start, period.end)
+    extract = read_period(store, period.start, period.end, probe_service=backend is None)
+    if backend is None:
+        has_service = extract.ever_online
+        why = "no decision in this store was answered by a status service; see --config"
+    else:
+        has_service = backend != "none"
+        why = "no status service configured: nothing to be offline from"
     summary = summarize(
         extract,
         start=period.start,
         end=period.end,
         zone=zone,
-        has_service=extract.ever_online if backend is None else backend != "none",
+        has_service=has_service,
         now=time.time(),
+        no_service=why,
     )
     render = render_json if args.json else render_text
     print(render(summary, store=os.fspath(store), lang=args.lang))

@@ -28,7 +28,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,29 +61,40 @@ class Extract:
     prior: dict[str, Any] | None = None
     #: Rows in the period whose body is not a JSON object (counted, not shown).
     unreadable: int = 0
-    #: Whether any decision in the whole store was answered by the status service.
+    #: Whether any decision in the whole store was answered by the status service (only
+    #: looked for when asked: ``probe_service``).
     ever_online: bool = False
     #: No events table yet (an empty file): the kiosk has recorded nothing.
     empty_store: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def read_period(
-    path: str | os.PathLike[str], start: float, end: float, *, busy_wait_s: float = BUSY_WAIT_S
+    path: str | os.PathLike[str],
+    start: float,
+    end: float,
+    *,
+    probe_service: bool = False,
+    busy_wait_s: float = BUSY_WAIT_S,
 ) -> Extract:
-    """The store's events recorded in ``[start, end)`` (epoch seconds), read-only."""
+    """The store's events recorded in ``[start, end)`` (epoch seconds), read-only.
+
+    ``probe_service``: also look through the whole store for a decision the status service
+    answered (when no configuration says whether the kiosk has one; up to a full scan).
+    """
     where = os.fspath(path)
     _check_file(where)
     if os.path.getsize(where) == 0:
         return Extract(where, [], empty_store=True)
     with _connect(where, busy_wait_s) as conn:
         try:
-            return _read(conn, where, start, end)
+            return _read(conn, where, start, end, probe_service)
         except sqlite3.Error as exc:
             raise _store_error(where, exc, busy_wait_s) from exc
 
 
-def _read(conn: sqlite3.Connection, where: str, start: float, end: float) -> Extract:
+def _read(
+    conn: sqlite3.Connection, where: str, start: float, end: float, probe_service: bool
+) -> Extract:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "events" not in tables:
         if tables - {"meta"}:
@@ -112,7 +123,7 @@ def _read(conn: sqlite3.Connection, where: str, start: float, end: float) -> Ext
     ).fetchone()
     prior = json.loads(row[0]) if row else None
     prior = prior if isinstance(prior, dict) else None
-    ever_online = (
+    ever_online = probe_service and (
         conn.execute(
             "SELECT 1 FROM events WHERE type = 'decision' AND json_valid(body)"
             " AND json_extract(body, '$.via') = 'online' LIMIT 1"

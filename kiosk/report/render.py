@@ -81,7 +81,7 @@ def render_json(s: Summary, *, store: str, lang: str) -> str:
             else {"p50": s.latency_ms[0], "p99": s.latency_ms[1], "count": s.latency_ms[2]}
         ),
         "offline": (
-            None
+            {"seconds": None, "spans": [], "not_counted": s.no_service}
             if s.offline is None
             else {
                 "seconds": round(s.offline_s or 0.0, 3),
@@ -200,7 +200,7 @@ def _latency(s: Summary) -> str:
 
 def _offline(s: Summary) -> str:
     if s.offline is None:
-        return f"{'-':>6}  (no status service configured: nothing to be offline from)"
+        return f"{'-':>6}  ({s.no_service})"
     if not s.offline:
         return f"{'0':>6}  (always online)"
     spans = ", ".join(_span(s, sp) for sp in s.offline[:5])

@@ -80,6 +80,8 @@ class Summary:
     commands: int
     commands_refused: int
     notes: list[str] = field(default_factory=list)
+    #: Why time offline is not counted, when it is not (``offline`` is None).
+    no_service: str = ""
 
     @property
     def decisions(self) -> int:
@@ -98,6 +100,7 @@ def summarize(
     zone: ZoneInfo,
     has_service: bool,
     now: float,
+    no_service: str = "no status service configured: nothing to be offline from",
 ) -> Summary:
     """The figures of ``extract`` (the events of ``[start, end)``), in ``zone``'s local time."""
     events = extract.events
@@ -106,7 +109,7 @@ def summarize(
     by_reason = Counter(str(e.get("reason")) for e in decisions)
     entries = [t for t, e in events if e.get("type") == "passage" and e.get("direction") == "entry"]
     exits = [t for t, e in events if e.get("type") == "passage" and e.get("direction") == "exit"]
-    notes = list(extract.notes)
+    notes: list[str] = []
     if extract.empty_store:
         notes.append("the event store holds no events yet")
     elif not events:
@@ -140,6 +143,7 @@ def summarize(
             1 for _, e in events if e.get("type") == "command" and e.get("ok") is False
         ),
         notes=notes,
+        no_service="" if has_service else no_service,
     )
 
 
