@@ -265,3 +265,20 @@ def test_a_store_left_by_a_crashed_daemon_is_read_with_its_wal(tmp_path):
     assert left == ["events.sqlite", "events.sqlite-shm", "events.sqlite-wal"]
     assert len(read_period(path, 0, 2e9).events) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == left
+
+
+def test_an_unreadable_event_is_counted_apart(capsys, tmp_path):
+    path = tmp_path / "events.sqlite"
+    fill(path, 2)
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO events (seq, event_id, ts, recorded_at, type, body)"
+        " VALUES (99, 'x', '', ?, 'decision', '{not json')",
+        (T0 + 10,),
+    )
+    conn.commit()
+    conn.close()
+    code, out, _ = report(capsys, "--state-dir", str(tmp_path), "--day", DAY)
+    assert code == 0
+    assert "Decisions                        2" in out
+    assert "Note: 1 event in the period could not be read (not counted)" in out

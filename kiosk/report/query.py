@@ -100,6 +100,8 @@ def _read(
         if tables - {"meta"}:
             raise StoreError(f"{where} is not a kiosk event store (it has no events table)")
         return Extract(where, [], empty_store=True)
+    # One read transaction: the period and what came before it are the same snapshot.
+    conn.execute("BEGIN")
     rows = conn.execute(
         "SELECT recorded_at, body FROM events"
         " WHERE recorded_at >= ? AND recorded_at < ? ORDER BY seq",

@@ -115,7 +115,10 @@ def summarize(
     elif not events:
         notes.append("no events were recorded in this period")
     if extract.unreadable:
-        notes.append(f"{extract.unreadable} events in the period could not be read (not counted)")
+        n = extract.unreadable
+        notes.append(
+            f"{n} event{'s' if n != 1 else ''} in the period could not be read (not counted)"
+        )
     return Summary(
         start=start,
         end=end,
