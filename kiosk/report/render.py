@@ -23,7 +23,7 @@ LABEL = 28  # width of the label column
 LEGEND = """\
 How these figures are counted
   Entries, exits        passages through the turnstile the kiosk sensed, by direction.
-  Peak occupancy        the highest count of people inside the kiosk recorded.
+  Peak occupancy        the most people inside at once, as the kiosk counted them.
   Busiest quarter hour  the quarter of an hour (:00, :15, :30, :45) with the most
                         entries; persons a minute = its entries / 15.
   Decision time         from the code being read to the decision; half of the decisions
