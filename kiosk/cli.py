@@ -183,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_doctor_arguments(doc, default_config=_default_config())
     doc.set_defaults(func=cmd_doctor)
 
+    from kiosk.report import add_arguments as add_report_arguments
+    from kiosk.report import cmd_report
+
+    rep = sub.add_parser("report", help="what happened at the gate: counts, reasons, hours")
+    add_report_arguments(rep, default_config=_default_config())
+    rep.set_defaults(func=cmd_report)
+
     from simulators.cli import register
 
     register(sub)
