@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from kiosk.config import Config
+from kiosk.secret import reveal
 from kiosk.wiring import SimHardware
 from simulators.camera_feed import SimFrameSource
 from simulators.population import Population, load
@@ -24,7 +26,7 @@ class World:
         self.population = population or load()
         self._tmp = tempfile.TemporaryDirectory(prefix="kiosk-world-")
         self.folder = Path(self._tmp.name)
-        self.service = StatusService(self.population, token=cfg.token).start()
+        self.service = StatusService(self.population, token=reveal(cfg.token)).start()
         self.pins = SimPinFactory()
         self.turnstile = TurnstileModel.for_config(self.pins, cfg.gpio, cfg.gate)
         cam = cfg.camera
@@ -33,15 +35,19 @@ class World:
         # The simulated machine's NTP state (the host's own may be anything).
         self.clock_synchronised: bool | None = True
 
-    def simulate(self, cfg: Config, *, state_dir: Path | None = None) -> None:
-        """Point ``cfg`` at this world: same profile, simulated far ends, own state folder."""
-        s = cfg.sections
-        if s["status"]["backend"] == "http":
-            s["status"]["url"] = self.service.url
-        s["gpio"]["pin_factory"] = "mock"
-        s["camera"]["url"] = "sim:"
-        s["scanner"]["url"] = "sim:"
-        s["kiosk"]["state_dir"] = str(state_dir or self.folder / "state")
+    def simulate(self, cfg: Config, *, state_dir: Path | None = None) -> Config:
+        """``cfg`` pointed at this world: same profile, simulated far ends, own state folder."""
+        status = cfg.status
+        if status.backend == "http":
+            status = replace(status, url=self.service.url)
+        return replace(
+            cfg,
+            status=status,
+            gpio=replace(cfg.gpio, pin_factory="mock"),
+            camera=replace(cfg.camera, url="sim:"),
+            scanner=replace(cfg.scanner, url="sim:"),
+            kiosk=replace(cfg.kiosk, state_dir=str(state_dir or self.folder / "state")),
+        )
 
     def hardware(self) -> SimHardware:
         """The simulated far ends, for the wiring module."""

@@ -25,6 +25,7 @@ from kiosk.config import Config
 from kiosk.doctor.report import Check, masked_url, ms_text
 from kiosk.errors import KioskError
 from kiosk.jwks import KeySet
+from kiosk.secret import reveal
 from kiosk.status.answer import Outcome, parse_answer, parse_error
 
 REQUEST_TIMEOUT_S = 3.0
@@ -163,7 +164,7 @@ def check_status_service(cfg: Config) -> Check:
         )
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if cfg.token:
-        headers["Authorization"] = f"Bearer {cfg.token}"
+        headers["Authorization"] = f"Bearer {cfg.token.reveal()}"
     timeout = urllib3.Timeout(total=REQUEST_TIMEOUT_S)
     notes: list[str] = []
     try:
@@ -230,7 +231,7 @@ def _password(cfg: Config) -> str | None:
             return Path(m.password_file).read_text(encoding="utf-8").strip() or None
         except OSError:
             return None  # the probe then fails with the broker's own refusal
-    return m.password
+    return reveal(m.password)
 
 
 def _probe_broker(cfg: Config, url: str) -> tuple[bool, str, str]:
