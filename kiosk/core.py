@@ -101,6 +101,7 @@ def build_lookup(cfg: Config, clock: Clock) -> StatusLookup | None:
     """The configured status transport, or None when the venue has no status service."""
     st = cfg.status
     if st.backend == "http":
+        assert st.url is not None  # the loader requires [status] url for backend "http"
         return HttpStatusClient(
             st.url,
             token=reveal(cfg.token),

@@ -223,7 +223,7 @@ def _pin_conflicts(gpio: dict[str, Any], given: set[str], problems: _Problems) -
 def _venue_secret(kiosk: dict[str, Any], problems: _Problems) -> str:
     if kiosk["venue_secret"] and kiosk["venue_secret_file"]:
         problems.add("[kiosk] venue_secret", "give venue_secret or venue_secret_file, not both")
-    secret = kiosk["venue_secret"]
+    secret: str | None = kiosk["venue_secret"]
     if kiosk["venue_secret_file"]:
         secret = _read_secret(kiosk["venue_secret_file"], "[kiosk] venue_secret_file", problems)
     if not secret:
@@ -240,7 +240,8 @@ def _token(status: dict[str, Any], problems: _Problems) -> str | None:
         problems.add("[status] token", "give token or token_file, not both")
     if status["token_file"]:
         return _read_secret(status["token_file"], "[status] token_file", problems)
-    return status["token"]
+    token: str | None = status["token"]
+    return token
 
 
 def _mqtt_password(mqtt: dict[str, Any], problems: _Problems) -> str | None:
@@ -248,7 +249,8 @@ def _mqtt_password(mqtt: dict[str, Any], problems: _Problems) -> str | None:
         problems.add("[mqtt] password", "give password or password_file, not both")
     if mqtt["password_file"]:
         return _read_secret(mqtt["password_file"], "[mqtt] password_file", problems)
-    return mqtt["password"]
+    password: str | None = mqtt["password"]
+    return password
 
 
 def _read_secret(path: str, where: str, problems: _Problems) -> str | None:
@@ -316,8 +318,10 @@ def _policy(raw: Any, p: dict[str, Any], problems: _Problems, base: Path) -> Ven
                 windows[name].append(_window(values, "open", "close", where, problems))
             else:
                 w = _window(values, "from", "to", where, problems)
-                ok = w is not None and values["allowed"] is not None
-                windows[name].append(StatusRule(w, frozenset(values["allowed"])) if ok else None)
+                rule = None  # a problem is reported already
+                if w is not None and values["allowed"] is not None:
+                    rule = StatusRule(w, frozenset(values["allowed"]))
+                windows[name].append(rule)
     if p["anti_passback"] != "off" and not p["anti_passback_s"]:
         problems.add("[policy] anti_passback_s", "must be above 0 when anti_passback is on")
     if problems.items:

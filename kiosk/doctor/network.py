@@ -63,6 +63,7 @@ def _pool(cfg: Config) -> urllib3.PoolManager:
     """One-connection pool set up as the kiosk's own client does (CA file, client cert)."""
     st = cfg.status
     kw: dict[str, Any] = {"maxsize": 1, "retries": False}
+    assert st.url is not None  # the loader requires [status] url for backend "http"
     if st.url.startswith("https:"):
         ctx = ssl.create_default_context(cafile=st.ca_file)
         if st.client_cert:
@@ -152,6 +153,7 @@ def check_status_service(cfg: Config) -> Check:
                 'set [mqtt] enabled = true, or [status] backend = "http"',
             )
         return Check.skipped(name, "status over MQTT: see the mqtt broker check")
+    assert st.url is not None  # the loader requires [status] url for backend "http"
     base = st.url.rstrip("/")
     shown = masked_url(base)
     try:
