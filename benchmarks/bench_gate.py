@@ -42,7 +42,7 @@ def running(
     camera = dataclasses.replace(cfg.camera, width=width, height=height, fps=30)
     cfg = dataclasses.replace(cfg, camera=camera)
     world = World(cfg)
-    cfg = world.simulate(cfg)
+    cfg = world.simulated(cfg)
     watch = Watch()
     daemon = Daemon(cfg, sim=world.hardware(), on_event=watch.add)
     runner = threading.Thread(target=daemon.run, daemon=True)

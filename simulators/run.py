@@ -39,7 +39,7 @@ def run_sim(args: argparse.Namespace) -> int:
     if scenario and scenario.start is not None:
         clock = FixedWallClock(scenario.start)
     world = World(cfg, seed=scenario.seed if scenario else args.seed)
-    cfg = world.simulate(cfg)
+    cfg = world.simulated(cfg)
     watch = Watch()
     lock = threading.Lock()
 

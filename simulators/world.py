@@ -20,7 +20,7 @@ from simulators.turnstile import SimPinFactory, TurnstileModel
 
 
 class World:
-    """Everything around the kiosk. ``simulate(cfg)`` points a configuration at it."""
+    """Everything around the kiosk. ``simulated(cfg)`` is a configuration pointed at it."""
 
     def __init__(self, cfg: Config, *, population: Population | None = None, seed: int = 0):
         self.population = population or load()
@@ -35,7 +35,7 @@ class World:
         # The simulated machine's NTP state (the host's own may be anything).
         self.clock_synchronised: bool | None = True
 
-    def simulate(self, cfg: Config, *, state_dir: Path | None = None) -> Config:
+    def simulated(self, cfg: Config, *, state_dir: Path | None = None) -> Config:
         """``cfg`` pointed at this world: same profile, simulated far ends, own state folder."""
         status = cfg.status
         if status.backend == "http":

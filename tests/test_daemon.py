@@ -81,7 +81,7 @@ def test_relay_stays_released_through_start_and_stop(tmp_path):
     cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock"}))
     world = World(cfg)
     try:
-        cfg = world.simulate(cfg, state_dir=tmp_path / "state")
+        cfg = world.simulated(cfg, state_dir=tmp_path / "state")
         daemon = Daemon(cfg, sim=world.hardware())
         relay = world.pins.sim_pin(cfg.gpio.relay)
         runner = threading.Thread(target=daemon.run)
@@ -103,7 +103,7 @@ def test_a_lockdown_survives_a_restart(tmp_path):
     for round_ in range(2):
         world = World(cfg)
         try:
-            cfg = world.simulate(cfg, state_dir=tmp_path / "state")
+            cfg = world.simulated(cfg, state_dir=tmp_path / "state")
             daemon = Daemon(cfg, sim=world.hardware())
             runner = threading.Thread(target=daemon.run)
             runner.start()
