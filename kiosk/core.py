@@ -89,7 +89,7 @@ class Core:
     pseudonymize: Pseudonymizer
     replay: ReplayStore
     passback: PassbackMemory
-    _closers: list = field(default_factory=list)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         """Close connections and stores."""

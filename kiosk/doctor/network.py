@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 import urllib3
+from paho.mqtt.enums import CallbackAPIVersion
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -252,9 +253,7 @@ def _probe_broker(cfg: Config, url: str) -> tuple[bool, str, str]:
     # Its own client id: connecting with the kiosk's would take over (and cut) the session
     # of a kiosk daemon running at the same time.
     client_id = f"{m.client_id or cfg.kiosk.id}-doctor"
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.connect_timeout = BROKER_TIMEOUT_S
     if m.username:
         client.username_pw_set(m.username, _password(cfg))
