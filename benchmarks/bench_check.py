@@ -9,6 +9,7 @@ threads (so "CPU per decision" online includes the server's share too).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from kiosk.clock import SystemClock
 from kiosk.config import load_config
 from kiosk.core import build_core
+from kiosk.secret import reveal
 from kiosk.status.http import HttpStatusClient
 from simulators.issuer import PassIssuer
 from simulators.population import load
@@ -56,15 +58,18 @@ def main() -> None:
     passes = [issuer.mint(p.sub, p.st, iat=now, jti=f"bench{i:08d}") for i, p in enumerate(people)]
 
     with tempfile.TemporaryDirectory() as state:
-        cfg.sections["kiosk"]["state_dir"] = state
         # Offline: signature, claims, time, replay and decision, no network at all.
-        cfg.sections["status"]["backend"] = "none"
+        cfg = dataclasses.replace(
+            cfg,
+            kiosk=dataclasses.replace(cfg.kiosk, state_dir=state),
+            status=dataclasses.replace(cfg.status, backend="none"),
+        )
         core = build_core(cfg, clock=SystemClock(), persistent=True, lookup=None)
         measure("pass, verify + decide (no service)", core, passes)
         core.close()
         # Online: max_age 0 so every decision really asks the service.
-        with StatusService(population, token=cfg.token, max_age_s=0) as service:
-            lookup = HttpStatusClient(service.url, token=cfg.token)
+        with StatusService(population, token=reveal(cfg.token), max_age_s=0) as service:
+            lookup = HttpStatusClient(service.url, token=reveal(cfg.token))
             core = build_core(cfg, clock=SystemClock(), persistent=True, lookup=lookup)
             measure("bare IIN, online over loopback", core, bare)
             measure("pass, online over loopback", core, passes)

@@ -39,9 +39,10 @@ def pct(values: list[float], p: float) -> float:
 def running(
     cfg: Config, width: int = 1280, height: int = 720
 ) -> Iterator[tuple[World, Daemon, Watch]]:
-    cfg.sections["camera"].update(width=width, height=height, fps=30)
+    camera = dataclasses.replace(cfg.camera, width=width, height=height, fps=30)
+    cfg = dataclasses.replace(cfg, camera=camera)
     world = World(cfg)
-    world.simulate(cfg)
+    cfg = world.simulated(cfg)
     watch = Watch()
     daemon = Daemon(cfg, sim=world.hardware(), on_event=watch.add)
     runner = threading.Thread(target=daemon.run, daemon=True)
@@ -58,8 +59,7 @@ def running(
 def sim_config() -> Config:
     cfg = load_config(REPO / "config" / "sim.toml")
     # Measure the gate, not the venue filling up.
-    cfg.policy = dataclasses.replace(cfg.policy, capacity=None)
-    return cfg
+    return dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, capacity=None))
 
 
 def latency(n: int) -> None:

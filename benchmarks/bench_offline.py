@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import socket
 import statistics
 import tempfile
@@ -29,6 +30,7 @@ from pathlib import Path
 from kiosk.clock import SystemClock
 from kiosk.config import load_config
 from kiosk.core import build_core
+from kiosk.secret import reveal
 from kiosk.status.http import HttpStatusClient
 from simulators.population import load
 from simulators.status_service import StatusService
@@ -71,7 +73,7 @@ def simulated(fault: dict, token: str | None) -> Server:
 
 def measure(cfg, url: str, texts: list[str], *, breaker: bool) -> tuple[float, float, float]:
     """(p50, p99, max) decision latency in ms over ``texts``."""
-    lookup = HttpStatusClient(url, token=cfg.token, breaker=breaker)
+    lookup = HttpStatusClient(url, token=reveal(cfg.token), breaker=breaker)
     core = build_core(cfg, clock=SystemClock(), persistent=False, lookup=lookup)
     lat: list[float] = []
     try:
@@ -99,15 +101,15 @@ def main() -> None:
     scenarios = {
         "connection refused": refused,
         "blackhole (listens, never answers)": blackhole,
-        "service closes unanswered (down)": simulated({"down": True}, cfg.token),
-        "service answers 503": simulated({"error_rate": 1.0}, cfg.token),
+        "service closes unanswered (down)": simulated({"down": True}, reveal(cfg.token)),
+        "service answers 503": simulated({"error_rate": 1.0}, reveal(cfg.token)),
     }
     print(
         f"deadline {cfg.status.deadline_ms} ms, offline rule {cfg.policy.offline_rule.value}; "
         f"latency per decision, before: {args.n_before} decisions, after: {args.n_after}"
     )
     with tempfile.TemporaryDirectory() as state:
-        cfg.sections["kiosk"]["state_dir"] = state
+        cfg = dataclasses.replace(cfg, kiosk=dataclasses.replace(cfg.kiosk, state_dir=state))
         for label, server in scenarios.items():
             for breaker, count in ((False, args.n_before), (True, args.n_after)):
                 with server() as url:
@@ -125,8 +127,8 @@ def main() -> None:
 def time_to_online(cfg, text: str, down_s: float) -> float:
     """Seconds from the service coming back to the client being online again, after it was
     down for ``down_s`` (the probe has backed off by then)."""
-    with StatusService(load(), token=cfg.token, max_age_s=0) as service:
-        lookup = HttpStatusClient(service.url, token=cfg.token)
+    with StatusService(load(), token=reveal(cfg.token), max_age_s=0) as service:
+        lookup = HttpStatusClient(service.url, token=reveal(cfg.token))
         service.faults.set(down=True)
         lookup.lookup(f"iin:{text}", deadline_s=cfg.status.deadline_ms / 1000)
         time.sleep(down_s)

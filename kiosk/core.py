@@ -22,6 +22,7 @@ from kiosk.memory import seed_gate_memory
 from kiosk.passback import PassbackMemory
 from kiosk.pseudonym import Pseudonymizer
 from kiosk.replay import ReplayStore
+from kiosk.secret import reveal
 from kiosk.status.answer import StatusLookup
 from kiosk.status.cache import AnswerCache
 from kiosk.status.http import HttpStatusClient
@@ -88,7 +89,7 @@ class Core:
     pseudonymize: Pseudonymizer
     replay: ReplayStore
     passback: PassbackMemory
-    _closers: list = field(default_factory=list)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         """Close connections and stores."""
@@ -100,9 +101,10 @@ def build_lookup(cfg: Config, clock: Clock) -> StatusLookup | None:
     """The configured status transport, or None when the venue has no status service."""
     st = cfg.status
     if st.backend == "http":
+        assert st.url is not None  # the loader requires [status] url for backend "http"
         return HttpStatusClient(
             st.url,
-            token=cfg.token,
+            token=reveal(cfg.token),
             ca_file=st.ca_file,
             client_cert=st.client_cert,
             client_key=st.client_key,
@@ -152,7 +154,7 @@ def build_core(
     )
     if lookup is None:
         lookup = build_lookup(cfg, clock)
-    pseudonymize = Pseudonymizer(cfg.venue_secret)
+    pseudonymize = Pseudonymizer(cfg.venue_secret.reveal_bytes())
     cache = AnswerCache(clock=clock)
     checker = Checker(
         parser=parser,

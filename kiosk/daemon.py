@@ -25,6 +25,7 @@ from kiosk.liveness import Liveness
 from kiosk.notify import Notifier, WatchdogPinger
 from kiosk.policy import PolicyHolder, VenuePolicy
 from kiosk.replay import ReplayStore
+from kiosk.secret import reveal
 from kiosk.status.http import HttpStatusClient
 from kiosk.status.mqtt import MqttStatusClient
 from kiosk.store import EventStore
@@ -336,12 +337,12 @@ def build_link(cfg: Config) -> MqttLink:
     """The fleet link from the [mqtt] section."""
     m = cfg.mqtt
     return MqttLink(
-        brokers=m.brokers,
+        brokers=list(m.brokers),
         client_id=m.client_id or f"kiosk-{cfg.kiosk.id}",
         kiosk_id=cfg.kiosk.id,
         prefix=m.prefix,
         username=m.username,
-        password=cfg.mqtt_password,
+        password=reveal(cfg.mqtt_password),
         ca_file=m.ca_file,
         client_cert=m.client_cert,
         client_key=m.client_key,

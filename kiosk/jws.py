@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -70,6 +70,6 @@ def json_object(data: bytes) -> dict[str, Any]:
     return value
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """A JSON integer (JSON true/false are not numbers here)."""
     return isinstance(value, int) and not isinstance(value, bool)

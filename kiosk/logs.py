@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 _PRIORITY = {
     logging.DEBUG: 7,
@@ -26,7 +27,7 @@ class _JournalFormatter(logging.Formatter):
         return "\n".join(f"<{prio}>{line}" for line in super().format(record).splitlines())
 
 
-def setup_logging(level: str = "info", *, stream=None) -> None:
+def setup_logging(level: str = "info", *, stream: TextIO | None = None) -> None:
     """Send log lines to ``stream`` (standard error by default, keeping stdout for output)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     if os.environ.get("JOURNAL_STREAM"):

@@ -65,7 +65,7 @@ def build_hardware(
     sim = sim or SimHardware()
     liveness = liveness or Liveness()
     factory = make_pin_factory(cfg.gpio.pin_factory, mock_factory=sim.pin_factory)
-    board = GpioBoard.from_config(cfg.gpio, cfg.gate, pin_factory=factory)
+    board = GpioBoard.from_config(cfg.gpio.as_dict(), cfg.gate.as_dict(), pin_factory=factory)
     inputs: list[InputDevice] = [board.inputs]
     try:
         if cfg.camera.enabled:

@@ -169,7 +169,10 @@ class Director:
             self.world.camera.show(text, 30.0, inverted=a["inverted"])
             decision = self.watch.wait(since, lambda e: e["type"] == "decision", DECISION_WAIT_S)
         self.world.camera.clear()  # the light has answered: the phone comes down
-        outcome = Outcome(step, decision and decision["decision"], decision and decision["reason"])
+        if decision is None:
+            outcome = Outcome(step, None, None)
+        else:
+            outcome = Outcome(step, decision["decision"], decision["reason"])
         if decision is None or decision["decision"] != "admit":
             self.world.turnstile.forget_people()  # denied, they step aside
         else:
@@ -198,7 +201,8 @@ class Director:
     def _code(self, a: dict[str, Any]) -> str:
         kind = a["present"]
         if kind == "text":
-            return a["text"]
+            text: str = a["text"]
+            return text
         if kind == "unknown_iin":
             return "921029350851"
         people = self.world.population

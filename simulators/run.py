@@ -55,8 +55,8 @@ def run_sim(args: argparse.Namespace) -> int:
         clock = FixedWallClock(scenario.start)
     world = World(cfg, seed=scenario.seed if scenario else args.seed)
     state_dir = Path(args.state_dir).resolve() if args.state_dir else None
-    world.simulate(cfg, state_dir=state_dir)
-    prefix = use_sim_prefix(cfg)
+    cfg = use_sim_prefix(world.simulated(cfg, state_dir=state_dir))
+    prefix = cfg.mqtt.prefix
     watch = Watch()
     lock = threading.Lock()
 

@@ -13,10 +13,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from gpiozero.exc import PinFixedPull, PinInvalidPull
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
+
+from kiosk.config.sections import GateSection, GpioSection
 
 PinListener = Callable[["SimPin"], None]
 
@@ -188,16 +189,18 @@ class TurnstileModel:
         self._relay.add_listener(self._on_relay)
 
     @classmethod
-    def for_config(cls, factory: SimPinFactory, gpio: Any, gate: Any) -> TurnstileModel:
+    def for_config(
+        cls, factory: SimPinFactory, gpio: GpioSection, gate: GateSection
+    ) -> TurnstileModel:
         """The turnstile wired as a kiosk's ``[gpio]`` and ``[gate]`` sections say."""
         return cls(
             factory,
-            relay_pin=gpio["relay"],
-            passage_pin=gpio["passage_sensor"],
-            exit_pin=gpio["exit_sensor"],
-            fire_pin=gpio["fire_alarm"],
-            relay_active_high=gpio["relay_active_high"],
-            fail_safe=gate["fail_safe"],
+            relay_pin=gpio.relay,
+            passage_pin=gpio.passage_sensor,
+            exit_pin=gpio.exit_sensor,
+            fire_pin=gpio.fire_alarm,
+            relay_active_high=gpio.relay_active_high,
+            fail_safe=gate.fail_safe,
         )
 
     # -- what the tests and benchmarks read -------------------------------------------------

@@ -7,10 +7,12 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from kiosk.config import Config
+from kiosk.secret import reveal
 from kiosk.wiring import SimHardware
 from simulators.camera_feed import SimFrameSource
 from simulators.population import Population, load
@@ -33,13 +35,12 @@ def remote_brokers(cfg: Config) -> list[str]:
     return [url for url in cfg.mqtt.brokers if not _is_loopback(url)]
 
 
-def use_sim_prefix(cfg: Config) -> str:
-    """Put ``sim/`` before the configured topic prefix (once) and return the new prefix:
-    `kiosk sim` never uses the fleet's own topics, even on a broker the fleet also uses."""
-    mqtt = cfg.sections["mqtt"]
-    if not mqtt["prefix"].startswith(SIM_PREFIX):
-        mqtt["prefix"] = SIM_PREFIX + mqtt["prefix"]
-    return mqtt["prefix"]
+def use_sim_prefix(cfg: Config) -> Config:
+    """``cfg`` with ``sim/`` before the configured topic prefix (once): `kiosk sim` never
+    uses the fleet's own topics, even on a broker the fleet also uses."""
+    if cfg.mqtt.prefix.startswith(SIM_PREFIX):
+        return cfg
+    return replace(cfg, mqtt=replace(cfg.mqtt, prefix=SIM_PREFIX + cfg.mqtt.prefix))
 
 
 def _is_loopback(url: str) -> bool:
@@ -58,13 +59,13 @@ def _is_loopback(url: str) -> bool:
 
 
 class World:
-    """Everything around the kiosk. ``simulate(cfg)`` points a configuration at it."""
+    """Everything around the kiosk. ``simulated(cfg)`` is a configuration pointed at it."""
 
     def __init__(self, cfg: Config, *, population: Population | None = None, seed: int = 0):
         self.population = population or load()
         self._tmp = tempfile.TemporaryDirectory(prefix="kiosk-world-")
         self.folder = Path(self._tmp.name)
-        self.service = StatusService(self.population, token=cfg.token).start()
+        self.service = StatusService(self.population, token=reveal(cfg.token)).start()
         self.pins = SimPinFactory()
         self.turnstile = TurnstileModel.for_config(self.pins, cfg.gpio, cfg.gate)
         cam = cfg.camera
@@ -73,15 +74,19 @@ class World:
         # The simulated machine's NTP state (the host's own may be anything).
         self.clock_synchronised: bool | None = True
 
-    def simulate(self, cfg: Config, *, state_dir: Path | None = None) -> None:
-        """Point ``cfg`` at this world: same profile, simulated far ends, own state folder."""
-        s = cfg.sections
-        if s["status"]["backend"] == "http":
-            s["status"]["url"] = self.service.url
-        s["gpio"]["pin_factory"] = "mock"
-        s["camera"]["url"] = "sim:"
-        s["scanner"]["url"] = "sim:"
-        s["kiosk"]["state_dir"] = str(state_dir or self.folder / "state")
+    def simulated(self, cfg: Config, *, state_dir: Path | None = None) -> Config:
+        """``cfg`` pointed at this world: same profile, simulated far ends, own state folder."""
+        status = cfg.status
+        if status.backend == "http":
+            status = replace(status, url=self.service.url)
+        return replace(
+            cfg,
+            status=status,
+            gpio=replace(cfg.gpio, pin_factory="mock"),
+            camera=replace(cfg.camera, url="sim:"),
+            scanner=replace(cfg.scanner, url="sim:"),
+            kiosk=replace(cfg.kiosk, state_dir=str(state_dir or self.folder / "state")),
+        )
 
     def hardware(self) -> SimHardware:
         """The simulated far ends, for the wiring module."""

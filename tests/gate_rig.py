@@ -54,7 +54,9 @@ class Rig:
         self.factory = SimPinFactory()
         self.model = TurnstileModel.for_config(self.factory, gpio, self.cfg.gate)
         self.relay_pin = self.factory.sim_pin(gpio.relay)
-        self.board = GpioBoard.from_config(gpio, self.cfg.gate, pin_factory=self.factory)
+        self.board = GpioBoard.from_config(
+            gpio.as_dict(), self.cfg.gate.as_dict(), pin_factory=self.factory
+        )
         self.core = build_core(self.cfg, clock=SystemClock(), persistent=True)
         self.store = EventStore(
             self.cfg.state_dir / EVENTS_DB, kiosk_id="k1", venue_id="v1", clock=SystemClock()

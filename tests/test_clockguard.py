@@ -133,7 +133,7 @@ def test_the_event_and_the_journal_name_clock_untrusted(tmp_path, population, is
             decided.set()
 
     try:
-        world.simulate(cfg, state_dir=tmp_path / "state")
+        cfg = world.simulated(cfg, state_dir=tmp_path / "state")
         world.clock_synchronised = False
         world.service.faults.set(down=True)
         daemon = Daemon(cfg, sim=world.hardware(), on_event=on_event)

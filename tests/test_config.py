@@ -28,7 +28,7 @@ def test_valid_file_builds_the_policy(tmp_path):
     assert cfg.policy.anti_passback is AntiPassback.HARD
     assert cfg.policy.offline_rule is OfflineRule.REFER
     assert cfg.gate.unlock_s == 5.0 and cfg.status.deadline_ms == 800
-    assert cfg.venue_secret == b"test-venue-secret-0123456789"
+    assert cfg.venue_secret.reveal_bytes() == b"test-venue-secret-0123456789"
 
 
 def test_every_problem_is_reported_with_file_section_and_key(tmp_path):
@@ -92,7 +92,8 @@ def test_secret_and_token_files(tmp_path):
         status={"token": None, "token_file": "token"},
     )
     cfg = load_config(path)
-    assert cfg.venue_secret == b"a-secret-from-a-file-0123" and cfg.token == "tok"
+    assert cfg.venue_secret.reveal_bytes() == b"a-secret-from-a-file-0123"
+    assert cfg.token is not None and cfg.token.reveal() == "tok"
     assert cfg.masked()["kiosk"]["venue_secret"] is None
 
 

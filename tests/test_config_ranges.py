@@ -14,6 +14,7 @@ from kiosk.config import load_config
 from kiosk.config.load import Section
 from kiosk.config.schema import SECTIONS, TABLES, Key
 from kiosk.errors import ConfigError
+from kiosk.secret import Secret
 from support import write_config
 
 NUMERIC = [
@@ -73,8 +74,8 @@ def test_odd_numbers_at_every_numeric_key(tmp_path, section, key, spec):
         path = write(tmp_path, section, key, text)
         if in_range(spec, value):
             cfg = load_config(path)
-            assert cfg.sections[section][key] == value, text
-            assert type(cfg.sections[section][key]) is spec.kind
+            assert cfg.section(section).as_dict()[key] == value, text
+            assert type(cfg.section(section).as_dict()[key]) is spec.kind
             continue
         with pytest.raises(ConfigError) as exc:
             load_config(path)
@@ -115,7 +116,9 @@ def test_wrong_types_at_every_key(tmp_path, section, key, spec):
             assert any(f"[{section}] {key}" in p for p in exc.problems), (text, exc.problems)
             continue
         # Accepted: only a value of the key's own type ("" for a string, a list, a bool).
-        value = load_config(path).sections[section][key]
+        value = load_config(path).section(section).as_dict()[key]
+        if isinstance(value, Secret):
+            value = value.reveal()
         assert isinstance(value, spec.kind) or value is None, (text, value)
 
 
@@ -159,8 +162,9 @@ def test_section_repr_masks_secrets(tmp_path):
         mqtt={"password": "inline-password-0001"},
     )
     cfg = load_config(path)
-    text = repr(cfg) + str(cfg.sections) + repr(cfg.status) + str(cfg.mqtt)
+    text = repr(cfg) + str(cfg.masked()) + repr(cfg.status) + str(cfg.mqtt)
     for secret in ("inline-token-0001", "inline-password-0001", "test-venue-secret"):
         assert secret not in text
-    assert "'token': '***'" in repr(cfg.status)
-    assert isinstance(cfg.status, Section) and cfg.status.token == "inline-token-0001"
+    assert "token=***" in repr(cfg.status)
+    assert isinstance(cfg.status, Section) and cfg.status.token is not None
+    assert cfg.status.token.reveal() == "inline-token-0001"

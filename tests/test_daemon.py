@@ -82,7 +82,7 @@ def test_relay_stays_released_through_start_and_stop(tmp_path):
     cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock"}))
     world = World(cfg)
     try:
-        world.simulate(cfg, state_dir=tmp_path / "state")
+        cfg = world.simulated(cfg, state_dir=tmp_path / "state")
         daemon = Daemon(cfg, sim=world.hardware())
         relay = world.pins.sim_pin(cfg.gpio.relay)
         runner = threading.Thread(target=daemon.run)
@@ -105,7 +105,7 @@ def test_a_lockdown_survives_a_restart(tmp_path, caplog):
     for round_ in range(2):
         world = World(cfg)
         try:
-            world.simulate(cfg, state_dir=tmp_path / "state")
+            cfg = world.simulated(cfg, state_dir=tmp_path / "state")
             daemon = Daemon(cfg, sim=world.hardware())
             runner = threading.Thread(target=daemon.run)
             runner.start()
@@ -133,7 +133,7 @@ def test_the_fire_alarm_line_names_the_configured_pin(tmp_path, caplog):
     cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock", "fire_alarm": 21}))
     world = World(cfg)
     try:
-        world.simulate(cfg)
+        cfg = world.simulated(cfg)
         daemon = Daemon(cfg, sim=world.hardware())
         runner = threading.Thread(target=daemon.run)
         runner.start()
@@ -168,7 +168,7 @@ def test_a_kiosk_off_overnight_starts_the_day_at_zero(tmp_path):
     for hours_later, expected in ((2.0, 7), (15.0, 0)):  # 20:00 the same day; 09:00 next day
         world = World(cfg)
         try:
-            world.simulate(cfg, state_dir=cfg.state_dir)
+            cfg = world.simulated(cfg, state_dir=cfg.state_dir)
             daemon = Daemon(
                 cfg, sim=world.hardware(), clock=FakeClock(evening + hours_later * 3600)
             )

@@ -32,7 +32,7 @@ def test_a_kiosk_on_the_fleet_link(tmp_path, mosquitto, population):
     )
     watcher = Observer(mosquitto, f"{PREFIX}/kiosk/k1/#")
     world = World(cfg)
-    world.simulate(cfg, state_dir=tmp_path / "state")
+    cfg = world.simulated(cfg, state_dir=tmp_path / "state")
     events_topic, state_topic = f"{PREFIX}/kiosk/k1/events", f"{PREFIX}/kiosk/k1/state"
     with MqttStatusResponder(population, broker_url=mosquitto.url, prefix=PREFIX):
         daemon = Daemon(cfg, sim=world.hardware())

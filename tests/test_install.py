@@ -107,8 +107,8 @@ def test_the_template_loads_once_the_integrator_adds_keys_and_token(root, tmp_pa
     shutil.copy(SIM_KEYS / "passes.jwks.json", etc / "passes.jwks.json")
     (etc / "status-token").write_text("token-from-the-integrator\n")
     cfg = load_config(etc / "kiosk.toml")
-    assert cfg.venue_secret == (root / "etc" / NAME / "venue-secret").read_bytes()
-    assert cfg.token == "token-from-the-integrator"
+    assert cfg.venue_secret.reveal_bytes() == (root / "etc" / NAME / "venue-secret").read_bytes()
+    assert cfg.token is not None and cfg.token.reveal() == "token-from-the-integrator"
     assert cfg.gpio.pin_factory == "lgpio" and cfg.gate.fail_safe is False
 
 

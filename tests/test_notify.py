@@ -89,7 +89,7 @@ def test_daemon_sends_ready_then_pings_that_stop_when_the_loop_hangs(tmp_path, n
     sock, path = notify_socket
     cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock"}))
     world = World(cfg)
-    world.simulate(cfg, state_dir=tmp_path / "state")
+    cfg = world.simulated(cfg, state_dir=tmp_path / "state")
     notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
     daemon = Daemon(cfg, sim=world.hardware(), notifier=notifier)
     runner = threading.Thread(target=daemon.run)

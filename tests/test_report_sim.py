@@ -17,31 +17,10 @@ from support import REPO
 
 SIM_ARGS = ["--count", "8", "--rate", "0", "--seed", "7"]
 
-#: `kiosk sim` without --state-dir keeps its store in a temporary folder it deletes at the
-#: end; this runs the same command with World.simulate given the folder instead.
-KEEP_STATE = """
-import sys
-from pathlib import Path
-from simulators import world
-simulate = world.World.simulate
-world.World.simulate = lambda self, cfg, **kw: simulate(self, cfg, state_dir=Path(sys.argv[1]))
-from kiosk.cli import main
-sys.exit(main(["sim", *sys.argv[2:]]))
-"""
-
 
 def sim_command(state: Path) -> list[str]:
-    """`kiosk sim` keeping its state in ``state``: its own --state-dir when it has one."""
-    help_text = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "sim", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-    ).stdout
-    if "--state-dir" in help_text:
-        return [sys.executable, "-m", "kiosk.cli", "sim", "--state-dir", str(state), *SIM_ARGS]
-    return [sys.executable, "-c", KEEP_STATE, str(state), *SIM_ARGS]
+    """`kiosk sim` keeping its state in ``state``."""
+    return [sys.executable, "-m", "kiosk.cli", "sim", "--state-dir", str(state), *SIM_ARGS]
 
 
 def report(state: Path, since: float) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config.load import Config
+from kiosk.config.schema import SECTIONS
 from kiosk.config.values import is_loopback, url_host, used_pins
+from kiosk.secret import Secret
 
 PLACEHOLDER = "change-me"
 # The public halves of the simulators' TEST ONLY keys (simulators/keys/), by their "x":
@@ -93,14 +95,22 @@ def findings(cfg: Config) -> list[Finding]:
     return found
 
 
+def _is_sim_secret(cfg: Config) -> bool:
+    return cfg.venue_secret.reveal_bytes() == SIM_VENUE_SECRET
+
+
+def _revealed(secret: Secret | None) -> str:
+    return "" if secret is None else secret.reveal()
+
+
 def _placeholders(cfg: Config, add: Any) -> None:
     secrets = {
-        "[kiosk] venue_secret": cfg.venue_secret.decode(errors="replace"),
-        "[status] token": cfg.token or "",
-        "[mqtt] password": cfg.mqtt_password or "",
+        "[kiosk] venue_secret": cfg.venue_secret.reveal(),
+        "[status] token": _revealed(cfg.token),
+        "[mqtt] password": _revealed(cfg.mqtt_password),
     }
     for where, value in secrets.items():
-        if cfg.venue_secret == SIM_VENUE_SECRET and where == "[kiosk] venue_secret":
+        if _is_sim_secret(cfg) and where == "[kiosk] venue_secret":
             continue  # said below, more precisely
         if PLACEHOLDER in value.lower():
             add(
@@ -109,8 +119,8 @@ def _placeholders(cfg: Config, add: Any) -> None:
                 "put the real secret in its file (see config/README.md)",
                 unsafe=True,
             )
-    for name, section in cfg.sections.items():
-        for key, value in section.items():
+    for name in SECTIONS:
+        for key, value in cfg.section(name).as_dict().items():
             if (name, key) in INLINE_SECRETS:
                 continue
             texts = value if isinstance(value, list) else [value]
@@ -124,7 +134,7 @@ def _placeholders(cfg: Config, add: Any) -> None:
 
 
 def _test_keys(cfg: Config, add: Any) -> None:
-    if cfg.venue_secret == SIM_VENUE_SECRET:
+    if _is_sim_secret(cfg):
         add(
             "[kiosk] venue_secret",
             "is the simulation's venue secret (config/sim.toml), public in the repository: "
@@ -132,9 +142,11 @@ def _test_keys(cfg: Config, add: Any) -> None:
             "use venue_secret_file with the venue's own secret (scripts/install.sh makes one)",
             unsafe=True,
         )
-    what = {"passes": "mint passes this kiosk admits", "operators": "sign operator commands"}
-    for section, does in what.items():
-        path = cfg.sections[section]["keys_file"]
+    what = {
+        "passes": (cfg.passes.keys_file, "mint passes this kiosk admits"),
+        "operators": (cfg.operators.keys_file, "sign operator commands"),
+    }
+    for section, (path, does) in what.items():
         for kid in _test_kids(path):
             add(
                 f"[{section}] keys_file",
@@ -170,7 +182,7 @@ def _test_kids(path: str | None) -> list[str]:
 
 def _secret_modes(cfg: Config, add: Any) -> None:
     for section, key in SECRET_FILES:
-        path = cfg.sections[section][key]
+        path = cfg.section(section).as_dict()[key]
         mode = _mode(path)
         if mode is not None and mode & stat.S_IROTH:
             add(
@@ -179,8 +191,8 @@ def _secret_modes(cfg: Config, add: Any) -> None:
                 f"chmod 0640 {path} (owner root, group the service's)",
                 unsafe=True,
             )
-    held = [(s, k) for s, k in INLINE_SECRETS if cfg.sections[s][k]]
-    if cfg.venue_secret == SIM_VENUE_SECRET:  # public anyway: said as unsafe above
+    held = [(s, k) for s, k in INLINE_SECRETS if cfg.section(s).as_dict()[k]]
+    if _is_sim_secret(cfg):  # public anyway: said as unsafe above
         held = [(s, k) for s, k in held if k != "venue_secret"]
     mode = _mode(str(cfg.path))
     for section, key in held:
@@ -256,8 +268,8 @@ def _capacity(cfg: Config, add: Any) -> None:
 
 def _pins(cfg: Config, add: Any) -> None:
     gpio = cfg.gpio
-    for key in used_pins(gpio):
-        pin = gpio[key]
+    for key in used_pins(gpio.led_kind):
+        pin = getattr(gpio, key)
         if pin < 0:
             continue
         if pin not in HEADER_PINS:

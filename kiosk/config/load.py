@@ -6,12 +6,12 @@ import difflib
 import math
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiosk.config.schema import DAYS, REQUIRED, SECTIONS, TABLES, Key
+from kiosk.config.sections import Config, Section, build_config
 from kiosk.config.values import read_toml, shown_value, url_host, used_pins
 from kiosk.errors import ConfigError
 from kiosk.policy import (
@@ -23,60 +23,12 @@ from kiosk.policy import (
     Window,
 )
 
+__all__ = ["Config", "Section", "load_config"]
+
 DEFAULT_STATE_DIR = "/var/lib/ashyq-kiosk"
-SECRET_KEYS = frozenset(k for keys in SECTIONS.values() for k, s in keys.items() if s.secret)
 # Ids are MQTT topic levels and command audiences (mqtt.md): no "/", "+", "#" or spaces.
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _TIME = re.compile(r"[0-9]{2}:[0-9]{2}")  # ASCII digits only: int() would take any script's
-
-
-class Section(dict[str, Any]):
-    """The validated keys of one section, readable as attributes (``cfg.gate.unlock_s``)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __repr__(self) -> str:
-        # A Config in a traceback or a debug log must not carry the token or the password.
-        shown = {k: ("***" if k in SECRET_KEYS and v is not None else v) for k, v in self.items()}
-        return f"Section({shown!r})"
-
-
-@dataclass
-class Config:
-    """A validated configuration: sections, the venue policy and resolved secrets."""
-
-    path: Path
-    sections: dict[str, Section]
-    policy: VenuePolicy
-    venue_secret: bytes = field(repr=False)
-    token: str | None = field(repr=False, default=None)
-    mqtt_password: str | None = field(repr=False, default=None)
-
-    def __getattr__(self, name: str) -> Section:
-        try:
-            return self.__dict__["sections"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    @property
-    def state_dir(self) -> Path:
-        """Where the event store and other state live."""
-        return Path(self.sections["kiosk"]["state_dir"])
-
-    def masked(self) -> dict[str, dict[str, Any]]:
-        """The configuration with every secret replaced by ``***``, for printing."""
-        out: dict[str, dict[str, Any]] = {}
-        for name, values in self.sections.items():
-            keys = SECTIONS.get(name, {})
-            out[name] = {
-                k: ("***" if keys.get(k, Key(str)).secret and v is not None else v)
-                for k, v in values.items()
-            }
-        return out
 
 
 class _Problems:
@@ -94,7 +46,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     raw = read_toml(path)
     problems = _Problems(path)
     base = path.resolve().parent
-    sections: dict[str, Section] = {}
+    sections: dict[str, dict[str, Any]] = {}
     for name in raw:
         if name not in SECTIONS:
             problems.add(f"[{name}]", "unknown section" + _near(name, SECTIONS))
@@ -104,7 +56,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             problems.add(f"[{name}]", "must be a table")
             table = {}
         extra = set(TABLES) if name == "policy" else set()
-        sections[name] = Section(_section(table, keys, f"[{name}]", base, problems, extra))
+        sections[name] = _section(table, keys, f"[{name}]", base, problems, extra)
     gpio_given = raw.get("gpio")
     _cross_checks(sections, problems, set(gpio_given) if isinstance(gpio_given, dict) else set())
     secret = _venue_secret(sections["kiosk"], problems)
@@ -114,7 +66,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     if problems.items:
         raise ConfigError(problems.items)
     assert policy is not None
-    return Config(path, sections, policy, secret, token, mqtt_password)
+    return build_config(path, sections, policy, secret, token, mqtt_password)
 
 
 def _near(name: str, known: Any) -> str:
@@ -204,7 +156,7 @@ def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) 
     return float(value) if kind is float else value
 
 
-def _cross_checks(s: dict[str, Section], problems: _Problems, gpio_given: set[str]) -> None:
+def _cross_checks(s: dict[str, dict[str, Any]], problems: _Problems, gpio_given: set[str]) -> None:
     kiosk, status = s["kiosk"], s["status"]
     for key in ("id", "venue_id"):
         value = kiosk[key]
@@ -249,11 +201,11 @@ def _cross_checks(s: dict[str, Section], problems: _Problems, gpio_given: set[st
     _pin_conflicts(s["gpio"], gpio_given, problems)
 
 
-def _pin_conflicts(gpio: Section, given: set[str], problems: _Problems) -> None:
+def _pin_conflicts(gpio: dict[str, Any], given: set[str], problems: _Problems) -> None:
     """Two functions on one pin; a pin left at its default is the one named, as a default,
     since the technician set the other one on purpose and may not know the default."""
     pins: dict[int, str] = {}
-    used = used_pins(gpio)
+    used = used_pins(gpio["led_kind"])
     for key in sorted(used, key=lambda k: k not in given):  # configured keys first
         pin = gpio[key]
         if pin is None or pin < 0:
@@ -268,35 +220,37 @@ def _pin_conflicts(gpio: Section, given: set[str], problems: _Problems) -> None:
         pins[pin] = key
 
 
-def _venue_secret(kiosk: Section, problems: _Problems) -> bytes:
+def _venue_secret(kiosk: dict[str, Any], problems: _Problems) -> str:
     if kiosk["venue_secret"] and kiosk["venue_secret_file"]:
         problems.add("[kiosk] venue_secret", "give venue_secret or venue_secret_file, not both")
-    secret = kiosk["venue_secret"]
+    secret: str | None = kiosk["venue_secret"]
     if kiosk["venue_secret_file"]:
         secret = _read_secret(kiosk["venue_secret_file"], "[kiosk] venue_secret_file", problems)
     if not secret:
         if not kiosk["venue_secret_file"]:
             problems.add("[kiosk] venue_secret", "is required (or venue_secret_file)")
-        return b""
+        return ""
     if len(secret.encode()) < 16:
         problems.add("[kiosk] venue_secret", "must be at least 16 characters")
-    return secret.encode()
+    return secret
 
 
-def _token(status: Section, problems: _Problems) -> str | None:
+def _token(status: dict[str, Any], problems: _Problems) -> str | None:
     if status["token"] and status["token_file"]:
         problems.add("[status] token", "give token or token_file, not both")
     if status["token_file"]:
         return _read_secret(status["token_file"], "[status] token_file", problems)
-    return status["token"]
+    token: str | None = status["token"]
+    return token
 
 
-def _mqtt_password(mqtt: Section, problems: _Problems) -> str | None:
+def _mqtt_password(mqtt: dict[str, Any], problems: _Problems) -> str | None:
     if mqtt["password"] and mqtt["password_file"]:
         problems.add("[mqtt] password", "give password or password_file, not both")
     if mqtt["password_file"]:
         return _read_secret(mqtt["password_file"], "[mqtt] password_file", problems)
-    return mqtt["password"]
+    password: str | None = mqtt["password"]
+    return password
 
 
 def _read_secret(path: str, where: str, problems: _Problems) -> str | None:
@@ -325,7 +279,9 @@ def _minutes(text: Any, where: str, problems: _Problems) -> int | None:
     return minutes
 
 
-def _window(item: dict[str, Any], start: str, end: str, where: str, problems: _Problems):
+def _window(
+    item: dict[str, Any], start: str, end: str, where: str, problems: _Problems
+) -> Window | None:
     a = _minutes(item[start], f"{where} {start}", problems)
     b = _minutes(item[end], f"{where} {end}", problems)
     if item["days"] == []:
@@ -340,7 +296,7 @@ def _window(item: dict[str, Any], start: str, end: str, where: str, problems: _P
     return Window(days, a, b)
 
 
-def _policy(raw: Any, p: Section, problems: _Problems, base: Path) -> VenuePolicy | None:
+def _policy(raw: Any, p: dict[str, Any], problems: _Problems, base: Path) -> VenuePolicy | None:
     try:
         if p["timezone"] is not None:  # a wrong type is reported already
             ZoneInfo(p["timezone"])
@@ -362,8 +318,10 @@ def _policy(raw: Any, p: Section, problems: _Problems, base: Path) -> VenuePolic
                 windows[name].append(_window(values, "open", "close", where, problems))
             else:
                 w = _window(values, "from", "to", where, problems)
-                ok = w is not None and values["allowed"] is not None
-                windows[name].append(StatusRule(w, frozenset(values["allowed"])) if ok else None)
+                rule = None  # a problem is reported already
+                if w is not None and values["allowed"] is not None:
+                    rule = StatusRule(w, frozenset(values["allowed"]))
+                windows[name].append(rule)
     if p["anti_passback"] != "off" and not p["anti_passback_s"]:
         problems.add("[policy] anti_passback_s", "must be above 0 when anti_passback is on")
     if problems.items:

@@ -60,9 +60,9 @@ USED_PINS = (
 )
 
 
-def used_pins(gpio: dict[str, Any]) -> list[str]:
-    """The [gpio] keys whose pins this configuration drives or reads."""
-    return [*USED_PINS, "led_blue" if gpio["led_kind"] == "rgb" else "led_amber"]
+def used_pins(led_kind: str) -> list[str]:
+    """The [gpio] keys whose pins a configuration with this ``led_kind`` drives or reads."""
+    return [*USED_PINS, "led_blue" if led_kind == "rgb" else "led_amber"]
 
 
 def url_host(url: str) -> tuple[str | None, str | None]:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 import urllib3
+from paho.mqtt.enums import CallbackAPIVersion
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -25,6 +26,7 @@ from kiosk.config import Config
 from kiosk.doctor.report import Check, masked_url, ms_text
 from kiosk.errors import KioskError
 from kiosk.jwks import KeySet
+from kiosk.secret import reveal
 from kiosk.status.answer import Outcome, parse_answer, parse_error
 
 REQUEST_TIMEOUT_S = 3.0
@@ -62,6 +64,7 @@ def _pool(cfg: Config) -> urllib3.PoolManager:
     """One-connection pool set up as the kiosk's own client does (CA file, client cert)."""
     st = cfg.status
     kw: dict[str, Any] = {"maxsize": 1, "retries": False}
+    assert st.url is not None  # the loader requires [status] url for backend "http"
     if st.url.startswith("https:"):
         ctx = ssl.create_default_context(cafile=st.ca_file)
         if st.client_cert:
@@ -151,6 +154,7 @@ def check_status_service(cfg: Config) -> Check:
                 'set [mqtt] enabled = true, or [status] backend = "http"',
             )
         return Check.skipped(name, "status over MQTT: see the mqtt broker check")
+    assert st.url is not None  # the loader requires [status] url for backend "http"
     base = st.url.rstrip("/")
     shown = masked_url(base)
     try:
@@ -163,7 +167,7 @@ def check_status_service(cfg: Config) -> Check:
         )
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if cfg.token:
-        headers["Authorization"] = f"Bearer {cfg.token}"
+        headers["Authorization"] = f"Bearer {cfg.token.reveal()}"
     timeout = urllib3.Timeout(total=REQUEST_TIMEOUT_S)
     notes: list[str] = []
     try:
@@ -230,7 +234,7 @@ def _password(cfg: Config) -> str | None:
             return Path(m.password_file).read_text(encoding="utf-8").strip() or None
         except OSError:
             return None  # the probe then fails with the broker's own refusal
-    return m.password
+    return reveal(m.password)
 
 
 def _probe_broker(cfg: Config, url: str) -> tuple[bool, str, str]:
@@ -249,9 +253,7 @@ def _probe_broker(cfg: Config, url: str) -> tuple[bool, str, str]:
     # Its own client id: connecting with the kiosk's would take over (and cut) the session
     # of a kiosk daemon running at the same time.
     client_id = f"{m.client_id or cfg.kiosk.id}-doctor"
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.connect_timeout = BROKER_TIMEOUT_S
     if m.username:
         client.username_pw_set(m.username, _password(cfg))
