@@ -25,6 +25,7 @@ from kiosk.errors import DeviceError
 log = logging.getLogger(__name__)
 
 _UNLOCK = SECTIONS["gate"]["unlock_s"]
+assert _UNLOCK.min is not None and _UNLOCK.max is not None  # every number has a range
 HOLD_MIN_S: float = _UNLOCK.min
 """Shortest hold ``free`` accepts: the configuration's least ``[gate] unlock_s``."""
 HOLD_MAX_S: float = _UNLOCK.max

@@ -271,7 +271,7 @@ class SerialScanner:
                 # One byte returns as soon as a burst starts; the rest of it is already there.
                 data = port.read(1)
                 if data:
-                    waiting = port.in_waiting
+                    waiting = int(getattr(port, "in_waiting", 0))  # every URL handler has it
                     if waiting:
                         data += port.read(min(waiting, READ_CHUNK))
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:

@@ -122,8 +122,10 @@ def relay_settings_despite_errors(path: str | Path) -> RelaySettings | None:
         # bool is an int in Python; a pin must not be `true`, a polarity must not be 1.
         if type(v) is not kind or (spec.choices and v not in spec.choices):
             raise ValueError(key)
-        if kind is int and not (spec.min <= v <= spec.max):
-            raise ValueError(key)
+        if kind is int:
+            low, high = spec.min, spec.max
+            if not isinstance(v, int) or low is None or high is None or not low <= v <= high:
+                raise ValueError(key)
         return v
 
     try:

@@ -91,7 +91,7 @@ def _where(args: argparse.Namespace) -> tuple[Path, ZoneInfo, str | None]:
 
     cfg = load_config(args.config)
     zone = _zone(args.tz or cfg.policy.timezone)
-    return cfg.state_dir / EVENTS_DB, zone, str(cfg.status["backend"])
+    return cfg.state_dir / EVENTS_DB, zone, str(cfg.status.backend)
 
 
 def _zone(name: str) -> ZoneInfo:

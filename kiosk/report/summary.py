@@ -177,8 +177,9 @@ def _peak(events: list[tuple[float, dict[str, Any]]]) -> tuple[int, float] | Non
     best: tuple[int, float] | None = None
     for t, e in events:
         occupancy = e.get("occupancy")
-        counted = isinstance(occupancy, int) and not isinstance(occupancy, bool)
-        if counted and (best is None or occupancy > best[0]):
+        if not isinstance(occupancy, int) or isinstance(occupancy, bool):
+            continue
+        if best is None or occupancy > best[0]:
             best = (occupancy, t)
     return best
 

@@ -19,6 +19,7 @@ import contextlib
 import http.server
 import logging
 import socket
+import socketserver
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -216,8 +217,7 @@ class _Server(http.server.ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind asks DNS for the host's full name: seconds on a kiosk
         # network without a resolver, for a name nobody reads.
-        socketserver_bind = http.server.socketserver.TCPServer.server_bind
-        socketserver_bind(self)
+        socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
 
