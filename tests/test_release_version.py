@@ -1,0 +1,140 @@
+"""The release's version: from the git tag (setuptools-scm), the same in the package's
+metadata, in `kiosk --version` and in the retained MQTT state; a checkout without tags or
+without .git still builds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from importlib.metadata import version as dist_version
+from pathlib import Path
+
+import pytest
+
+import kiosk
+from kiosk.cli import main
+from kiosk.config import load_config
+from kiosk.daemon import Daemon
+from mqtt_support import Observer
+from simulators.world import World
+from support import REPO, write_config
+
+PREFIX = "ashyq/v1"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "release test",
+    "GIT_AUTHOR_EMAIL": "release@test.invalid",
+    "GIT_COMMITTER_NAME": "release test",
+    "GIT_COMMITTER_EMAIL": "release@test.invalid",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def snapshot(dest: Path) -> Path:
+    """This checkout's files as they are now (committed or not), in a new one-commit repo."""
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (n.decode() for n in listed)):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "snapshot of the checkout under test")
+    return dest
+
+
+def built_version(checkout: Path, out: Path) -> str:
+    """The version pip builds ``checkout`` as (a wheel, as the installer builds it)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(checkout)],
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    [wheel] = out.glob("ashyq_kiosk-*.whl")
+    return wheel.name.split("-")[1]
+
+
+def test_version_comes_from_the_installed_metadata(capsys):
+    assert kiosk.__version__ == dist_version("ashyq-kiosk")
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kiosk {kiosk.__version__}"
+
+
+def test_a_tag_is_the_version_and_commits_after_it_are_dev_versions(tmp_path):
+    repo = snapshot(tmp_path / "repo")
+    git(repo, "tag", "v0.3.0")
+    assert built_version(repo, tmp_path / "tagged") == "0.3.0"
+    (repo / "NOTE").write_text("one more commit\n")
+    git(repo, "add", "NOTE")
+    git(repo, "commit", "-q", "-m", "after the tag")
+    head = git(repo, "rev-parse", "--short=9", "HEAD")
+    dev = built_version(repo, tmp_path / "after")
+    assert re.fullmatch(rf"0\.3\.1\.dev1\+g{head}[0-9a-f]*", dev), dev
+
+
+def test_an_untagged_clone_and_a_copy_without_git_still_build(tmp_path):
+    repo = snapshot(tmp_path / "repo")
+    # A copy before any build (a build leaves PKG-INFO behind, which setuptools-scm reads).
+    copy = shutil.copytree(repo, tmp_path / "copy", ignore=shutil.ignore_patterns(".git"))
+    # A fresh shallow clone of a branch without tags (the CI's): a dev version naming the
+    # commit.
+    (repo / "NOTE").write_text("a second commit, beyond the shallow clone's depth\n")
+    git(repo, "add", "NOTE")
+    git(repo, "commit", "-q", "-m", "second")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    untagged = built_version(shallow, tmp_path / "untagged")
+    assert re.fullmatch(r"0\.0\.1\.dev1\+unknown\.g[0-9a-f]+", untagged), untagged
+    # A tarball or copied folder: no .git at all, the fallback.
+    assert built_version(copy, tmp_path / "nogit") == "0.0.0+unknown"
+
+
+def test_the_retained_state_carries_the_version(tmp_path, mosquitto):
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            None,
+            kiosk={"id": "k1", "venue_id": "v1"},
+            mqtt={"enabled": True, "brokers": [mosquitto.url]},
+            gpio={"pin_factory": "mock"},
+        )
+    )
+    state_topic = f"{PREFIX}/kiosk/k1/state"
+    watcher = Observer(mosquitto, state_topic)
+    world = World(cfg)
+    world.simulate(cfg, state_dir=tmp_path / "state")
+    daemon = Daemon(cfg, sim=world.hardware())
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        states = watcher.wait_for(
+            lambda ps: [s for s in map(json.loads, ps) if s.get("online")], state_topic
+        )
+    finally:
+        daemon.stop()
+        runner.join(15)
+        world.close()
+        watcher.close()
+    assert states[0]["version"] == kiosk.__version__ == dist_version("ashyq-kiosk")
