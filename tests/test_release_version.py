@@ -5,16 +5,14 @@ without .git still builds."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
 import pytest
+from release_support import build_wheel, commit, git, snapshot, wheel_version
 
 import kiosk
 from kiosk.cli import main
@@ -22,56 +20,14 @@ from kiosk.config import load_config
 from kiosk.daemon import Daemon
 from mqtt_support import Observer
 from simulators.world import World
-from support import REPO, write_config
+from support import write_config
 
 PREFIX = "ashyq/v1"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "release test",
-    "GIT_AUTHOR_EMAIL": "release@test.invalid",
-    "GIT_COMMITTER_NAME": "release test",
-    "GIT_COMMITTER_EMAIL": "release@test.invalid",
-}
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-        check=True,
-    )
-    return done.stdout.strip()
-
-
-def snapshot(dest: Path) -> Path:
-    """This checkout's files as they are now (committed or not), in a new one-commit repo."""
-    listed = subprocess.run(
-        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (n.decode() for n in listed)):
-        src = REPO / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "snapshot of the checkout under test")
-    return dest
 
 
 def built_version(checkout: Path, out: Path) -> str:
-    """The version pip builds ``checkout`` as (a wheel, as the installer builds it)."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(checkout)],
-        capture_output=True,
-        check=True,
-        timeout=300,
-    )
-    [wheel] = out.glob("ashyq_kiosk-*.whl")
-    return wheel.name.split("-")[1]
+    """The version pip builds ``checkout`` as."""
+    return wheel_version(build_wheel(checkout, out))
 
 
 def test_version_comes_from_the_installed_metadata(capsys):
@@ -86,9 +42,7 @@ def test_a_tag_is_the_version_and_commits_after_it_are_dev_versions(tmp_path):
     repo = snapshot(tmp_path / "repo")
     git(repo, "tag", "v0.3.0")
     assert built_version(repo, tmp_path / "tagged") == "0.3.0"
-    (repo / "NOTE").write_text("one more commit\n")
-    git(repo, "add", "NOTE")
-    git(repo, "commit", "-q", "-m", "after the tag")
+    commit(repo, "NOTE", "one more commit\n", "after the tag")
     head = git(repo, "rev-parse", "--short=9", "HEAD")
     dev = built_version(repo, tmp_path / "after")
     assert re.fullmatch(rf"0\.3\.1\.dev1\+g{head}[0-9a-f]*", dev), dev
@@ -100,9 +54,7 @@ def test_an_untagged_clone_and_a_copy_without_git_still_build(tmp_path):
     copy = shutil.copytree(repo, tmp_path / "copy", ignore=shutil.ignore_patterns(".git"))
     # A fresh shallow clone of a branch without tags (the CI's): a dev version naming the
     # commit.
-    (repo / "NOTE").write_text("a second commit, beyond the shallow clone's depth\n")
-    git(repo, "add", "NOTE")
-    git(repo, "commit", "-q", "-m", "second")
+    commit(repo, "NOTE", "beyond the shallow clone's depth\n", "a second commit")
     shallow = tmp_path / "shallow"
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
     untagged = built_version(shallow, tmp_path / "untagged")
