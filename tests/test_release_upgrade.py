@@ -154,6 +154,12 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> dict:
     run(repo, root, "--rollback")
     run(repo, root, "--rollback")
     steps["back_and_forth"] = look(root)
+    # Back to 0.1.0 with its own installer and wheelhouse: its unit files too, no pip.
+    (root / "etc" / "systemd" / "system" / f"{NAME}.service").write_text("# 0.2.0's unit\n")
+    steps["older_installer"] = run(checkout_a, root, "--wheelhouse", str(wheels_a)).stdout
+    steps["older"] = look(root)
+    steps["unit"] = (root / "etc" / "systemd" / "system" / f"{NAME}.service").read_bytes()
+    steps["unit_a"] = (checkout_a / "systemd" / f"{NAME}.service").read_bytes()
     steps["root"] = root
     return steps
 
@@ -222,10 +228,18 @@ def test_upgrading_again_after_a_rollback_reuses_the_release(journey):
     assert (forth["version"], forth["current"]) == ("kiosk 0.2.0", "releases/0.2.0")
 
 
+def test_the_older_releases_installer_goes_back_with_its_unit(journey):
+    older = journey["older"]
+    assert (older["version"], older["current"]) == ("kiosk 0.1.0", "releases/0.1.0")
+    assert older["previous"] == "releases/0.2.0"
+    assert "release 0.1.0 already in" in journey["older_installer"]
+    assert journey["unit"] == journey["unit_a"]
+
+
 def test_the_configuration_is_kept_byte_for_byte_throughout(journey):
     edited = journey["etc"]
     assert "kiosk.toml" in edited and "status-token" in edited and "venue-secret" in edited
-    for step in ("after_stale", "b", "rolled_back", "reinstalled", "back_and_forth"):
+    for step in ("after_stale", "b", "rolled_back", "reinstalled", "back_and_forth", "older"):
         assert journey[step]["etc"] == edited, step
 
 
