@@ -320,24 +320,32 @@ else
             "$PYTHON" -m venv --system-site-packages "$dir/venv"
             pip_from=()
             [ -n "$WHEELHOUSE" ] && pip_from=(--no-index --find-links "$WHEELHOUSE")
+            # -c: every dependency at its pinned version, the same on every gate. A dependency
+            # outside the pins (pyproject.toml changed, constraints.txt did not) would be
+            # whatever the index had that day: pip's plan is checked before it installs.
+            "$dir/venv/bin/python" -m pip install -q --dry-run --report "$build/plan.json" \
+                "${pip_from[@]}" -c "$CONSTRAINTS" "$wheel"
+            unpinned=$("$dir/venv/bin/python" - "$build/plan.json" "$CONSTRAINTS" <<'PY'
+import json, re, sys
+def norm(name): return re.sub(r"[-_.]+", "-", name).lower()
+plan = json.load(open(sys.argv[1]))
+with open(sys.argv[2]) as pins:
+    pinned = {norm(line.split("==")[0]) for line in pins if "==" in line}
+names = (item["metadata"]["name"] for item in plan["install"])
+print(" ".join(n for n in names if norm(n) not in pinned | {"ashyq-kiosk"}))
+PY
+            )
+            if [ -n "$unpinned" ]; then
+                die "not pinned in constraints.txt: $unpinned (run scripts/lock.sh);" \
+                    "release $version not installed, the current release unchanged"
+            fi
             # Not editable: the service must not depend on this checkout staying where it is.
-            # -c: every dependency at its pinned version, the same on every gate.
             "$dir/venv/bin/python" -m pip install -q "${pip_from[@]}" -c "$CONSTRAINTS" "$wheel"
             # What this release runs, for the IT department (the venv's own packages only).
             {
                 echo "ashyq-kiosk==$version"
                 "$dir/venv/bin/python" -m pip freeze --local --all --exclude pip --exclude ashyq-kiosk
             } >"$dir/installed.txt"
-            # A dependency outside the pins (pyproject.toml changed, constraints.txt did not)
-            # would be whatever version the index had that day: refuse the release.
-            unpinned=$(awk -F'==' 'NR == FNR { if (/==/) pinned[tolower($1)] = 1; next }
-                { n = tolower($1); gsub(/_/, "-", n) }
-                n != "ashyq-kiosk" && !(n in pinned) { printf "%s ", $1 }' \
-                "$CONSTRAINTS" "$dir/installed.txt")
-            if [ -n "$unpinned" ]; then
-                die "not pinned in constraints.txt: ${unpinned% } (run scripts/lock.sh);" \
-                    "release $version left incomplete, the current release unchanged"
-            fi
             printf '%s\n' "$stamp" >"$dir/venv/.source-digest"
             note "installed $("$dir/venv/bin/kiosk" --version) into $dir"
         fi

@@ -35,9 +35,14 @@ fi
 mkdir -p "$OUT"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# A throwaway pip, so this needs only python3-venv, not a pip on the system.
-"$PYTHON" -m venv "$tmp/pip"
-pip=("$tmp/pip/bin/python" -m pip)
+# pip wheel and pip download install nothing, so the system's pip will do; without one, a
+# throwaway venv's (this needs only python3-venv then).
+if "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    pip=("$PYTHON" -m pip)
+else
+    "$PYTHON" -m venv "$tmp/pip"
+    pip=("$tmp/pip/bin/python" -m pip)
+fi
 # The kiosk is pure Python: one wheel fits every platform.
 "${pip[@]}" wheel -q --no-deps -w "$OUT" "$REPO"
 # constraints.txt lists every dependency, transitive ones too, so it is the whole list.

@@ -16,6 +16,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,7 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> dict:
         capture_output=True,
         check=True,
         timeout=600,
+        env={**os.environ, "PYTHON": sys.executable},  # a pip at hand: no throwaway venv
     )
     commit(repo, "RELEASE-NOTE", "0.2.0: the next release\n", "The next release")
     git(repo, "tag", "v0.2.0")
