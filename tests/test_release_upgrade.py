@@ -115,6 +115,9 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> dict:
     build_wheel(repo, wheels_b)
 
     root = base / "root"
+    # A gate installed before releases: one venv directory in place.
+    (root / "opt" / NAME / "venv" / "bin").mkdir(parents=True)
+    (root / "opt" / NAME / "venv" / "bin" / "kiosk").write_text("#!/bin/sh\necho kiosk 0.0.1\n")
     steps: dict = {"wheels": sorted(p.name for p in wheels_a.glob("*.whl"))}
     steps["install_a"] = run(checkout_a, root, "--wheelhouse", str(wheels_a)).stdout
     steps["a"] = look(root)
@@ -171,6 +174,8 @@ def test_the_first_install_runs_the_tagged_release(journey):
     assert a["version"] == "kiosk 0.1.0"
     assert (a["current"], a["previous"], a["releases"]) == ("releases/0.1.0", None, ["0.1.0"])
     assert "current: 0.1.0" in journey["install_a"]
+    # The venv of the layout before releases gave way to the link.
+    assert "/venv of the layout before releases" in journey["install_a"]
     assert "nothing to roll back to: only 0.1.0 is installed" in journey["rollback_alone"]
 
 
