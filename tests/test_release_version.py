@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from importlib.metadata import version as dist_version
 from pathlib import Path
@@ -21,7 +23,7 @@ from kiosk.config import load_config
 from kiosk.daemon import Daemon
 from mqtt_support import Observer
 from simulators.world import World
-from support import write_config
+from support import REPO, write_config
 
 PREFIX = "ashyq/v1"
 
@@ -81,3 +83,17 @@ def test_the_retained_state_carries_the_version(tmp_path, mosquitto):
         world.close()
         watcher.close()
     assert states[0]["version"] == kiosk.__version__ == dist_version("ashyq-kiosk")
+
+
+def test_a_checkout_never_installed_says_it_is_unversioned(tmp_path):
+    # The package alone (a checkout may hold a build's .egg-info, which is metadata), run
+    # with -S: no site-packages, so no installed metadata either.
+    shutil.copytree(REPO / "kiosk", tmp_path / "kiosk")
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", "import kiosk; print(kiosk.__version__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert done.stdout.strip() == "0.0.0+unknown"
