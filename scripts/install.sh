@@ -313,6 +313,12 @@ else
         dir=$RELEASES/$version
         if complete "$version" && [ "$(cat "$dir/venv/.source-digest")" = "$stamp" ]; then
             note "release $version already in $dir"
+        elif [ "$version" = "$cur" ]; then
+            # Rebuilding the running release in place would leave no program to run or to
+            # release the relay with if it failed half way.
+            die "release $version is current but was built from something else (an" \
+                "uncommitted change, or a copy without git); commit and tag it as a new" \
+                "version, or roll back first (install.sh --rollback) and run this again"
         else
             rm -rf "$dir"
             mkdir -p "$RELEASES"

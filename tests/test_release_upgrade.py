@@ -165,6 +165,13 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> dict:
     steps["older"] = look(root)
     steps["unit"] = (root / "etc" / "systemd" / "system" / f"{NAME}.service").read_bytes()
     steps["unit_a"] = (checkout_a / "systemd" / f"{NAME}.service").read_bytes()
+    # Something else under the running release's version (here: other bytes): refused.
+    other = base / "wheels-other"
+    other.mkdir()
+    (other / "ashyq_kiosk-0.1.0-py3-none-any.whl").write_bytes(b"not the release\n")
+    opt_before = tree(root / "opt" / NAME)
+    steps["same_version"] = run(checkout_a, root, "--wheelhouse", str(other), ok=False).stderr
+    steps["same_version_changed"] = tree(root / "opt" / NAME) != opt_before
     steps["root"] = root
     return steps
 
@@ -241,6 +248,11 @@ def test_the_older_releases_installer_goes_back_with_its_unit(journey):
     assert older["previous"] == "releases/0.2.0"
     assert "release 0.1.0 already in" in journey["older_installer"]
     assert journey["unit"] == journey["unit_a"]
+
+
+def test_other_contents_under_the_running_version_are_refused(journey):
+    assert "release 0.1.0 is current but was built from something else" in journey["same_version"]
+    assert journey["same_version_changed"] is False
 
 
 def test_the_configuration_is_kept_byte_for_byte_throughout(journey):
