@@ -1,4 +1,13 @@
-"""The `kiosk` command."""
+"""The `kiosk` command.
+
+Two groups of subcommands share it. The production commands (`PRODUCTION_COMMANDS`: the
+daemon, the relay release, the one-shot tools) are what a kiosk runs; the simulated world's
+(`SIMULATOR_COMMANDS`) are for development and commissioning. Every command is listed by
+name and help alone; only the command being run imports its modules and adds its arguments,
+so `kiosk release` (the unit's ``ExecStopPost``) loads the configuration and the relay
+driver and nothing else, and no production command imports a simulator module: a broken
+simulator cannot break the relay release.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +16,12 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 
 from kiosk import __version__
-from kiosk.clock import Clock, FixedWallClock, SystemClock, parse_time
-from kiosk.config import load_config
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logs import setup_logging
-from kiosk.reasons import Decision, Reason
 
 DEFAULT_CONFIG = "/etc/ashyq-kiosk/kiosk.toml"
 EX_USAGE = 2
@@ -25,9 +32,16 @@ def _default_config() -> str:
     return os.environ.get("KIOSK_CONFIG", DEFAULT_CONFIG)
 
 
+# -- the production commands ---------------------------------------------------------------
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """`kiosk check`: decide one code without moving or recording anything."""
+    from kiosk.clock import Clock, FixedWallClock, SystemClock, parse_time
+    from kiosk.clockguard import HWM_FILE, ClockGuard
+    from kiosk.config import load_config
     from kiosk.core import build_core
+    from kiosk.reasons import Decision, Reason
 
     text = sys.stdin.buffer.read() if args.text == "-" else os.fsencode(args.text)
     cfg = load_config(args.config)
@@ -38,8 +52,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"kiosk check: --at: {exc}", file=sys.stderr)
             return EX_USAGE
-    from kiosk.clockguard import HWM_FILE, ClockGuard
-
     guard: ClockGuard | None = None
     if args.at is None:
         hwm = cfg.state_dir / HWM_FILE
@@ -83,6 +95,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
     Commissioning mistakes (kiosk.config.commissioning) are printed as warnings on standard
     error; they do not change the exit status, which says whether the file loads."""
+    from kiosk.config import load_config
     from kiosk.config.commissioning import findings
     from kiosk.config.show import shown
 
@@ -103,6 +116,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`kiosk run`: the daemon (logs to standard output, for the journal)."""
+    from kiosk.config import load_config
     from kiosk.daemon import Daemon
 
     cfg = load_config(args.config)
@@ -113,94 +127,154 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sim(args: argparse.Namespace) -> int:
-    """`kiosk sim`: the kiosk in a simulated world."""
-    from simulators.run import run_sim
+def _add_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=_default_config(), help="configuration file")
+    p.add_argument("--at", help="judge at this time (RFC 3339 or epoch seconds)")
+    p.add_argument("text", metavar="TEXT", help="the code's text, or - for standard input")
+    p.set_defaults(func=cmd_check)
 
-    return run_sim(args)
+
+def _add_decode(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--decoder", choices=("zxing", "pyzbar"), default="zxing")
+    p.set_defaults(func=cmd_decode)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    p = argparse.ArgumentParser(prog="kiosk", description="Ashyq entrance kiosk controller")
-    p.add_argument("--version", action="version", version=f"kiosk {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    c = sub.add_parser("check", help="decide one code as if presented now (moves nothing)")
-    c.add_argument("--config", default=_default_config(), help="configuration file")
-    c.add_argument("--at", help="judge at this time (RFC 3339 or epoch seconds)")
-    c.add_argument("text", metavar="TEXT", help="the code's text, or - for standard input")
-    c.set_defaults(func=cmd_check)
-
-    d = sub.add_parser("decode", help="decode the QR codes in image files")
-    d.add_argument("images", nargs="+", metavar="IMAGE")
-    d.add_argument("--decoder", choices=("zxing", "pyzbar"), default="zxing")
-    d.set_defaults(func=cmd_decode)
-
-    cfg = sub.add_parser("config", help="configuration tools")
-    cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    cc = cfg_sub.add_parser("check", help="validate a configuration file")
+def _add_config(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    cc = actions.add_parser("check", help="validate a configuration file")
     cc.add_argument("file", metavar="FILE")
     cc.add_argument("--show", action="store_true", help="print it, secrets masked")
     cc.set_defaults(func=cmd_config_check)
 
-    r = sub.add_parser("run", help="run the kiosk daemon")
-    r.add_argument("--config", default=_default_config(), help="configuration file")
-    r.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("sim", help="run the kiosk in a simulated world")
-    s.add_argument("--config", default=None, help="configuration (default: the simulation one)")
-    s.add_argument("--scenario", default=None, help="scenario file (TOML)")
-    s.add_argument(
-        "--count", type=int, default=None, help="stop after this many people (or scenario steps)"
-    )
-    s.add_argument("--rate", type=float, default=0.5, help="people per second (no scenario)")
-    s.add_argument("--speed", type=float, default=None, help="time scale (2 = twice as fast)")
-    s.add_argument("--seed", type=int, default=1, help="random seed of the crowd")
-    s.add_argument(
-        "--stay-s",
-        type=float,
-        default=60.0,
-        # With the default crowd (0.5 a second, most admitted) about 20 people are inside.
-        help="mean seconds a person stays inside before leaving by the exit (no scenario)",
-    )
-    s.add_argument(
-        "--state-dir", default=None, help="keep the kiosk's state here (default: temporary)"
-    )
-    s.add_argument(
-        "--allow-remote-broker",
-        action="store_true",
-        help="use an MQTT broker that is not on loopback (topics still under sim/)",
-    )
-    s.set_defaults(func=cmd_sim)
+def _add_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=_default_config(), help="configuration file")
+    p.set_defaults(func=cmd_run)
 
-    from kiosk.doctor import add_arguments as add_doctor_arguments
-    from kiosk.doctor import cmd_doctor
-    from kiosk.release import add_parser as add_release
 
-    add_release(sub, _default_config())
-    doc = sub.add_parser("doctor", help="check everything at the gate and say what to fix")
-    add_doctor_arguments(doc, default_config=_default_config())
-    doc.set_defaults(func=cmd_doctor)
+def _add_release(p: argparse.ArgumentParser) -> None:
+    from kiosk.release import add_arguments
 
-    from kiosk.report import add_arguments as add_report_arguments
-    from kiosk.report import cmd_report
+    add_arguments(p, default_config=_default_config())
 
-    rep = sub.add_parser("report", help="what happened at the gate: counts, reasons, hours")
-    add_report_arguments(rep, default_config=_default_config())
-    rep.set_defaults(func=cmd_report)
 
-    from simulators.cli import register
+def _add_doctor(p: argparse.ArgumentParser) -> None:
+    from kiosk.doctor import add_arguments, cmd_doctor
 
-    register(sub)
+    add_arguments(p, default_config=_default_config())
+    p.set_defaults(func=cmd_doctor)
+
+
+def _add_report(p: argparse.ArgumentParser) -> None:
+    from kiosk.report import add_arguments, cmd_report
+
+    add_arguments(p, default_config=_default_config())
+    p.set_defaults(func=cmd_report)
+
+
+# -- the registry --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand of `kiosk`.
+
+    ``add`` imports what the command needs, adds its arguments and sets ``func`` (which
+    takes the parsed arguments and returns the exit status); it is called only when this
+    command is the one being run, or its help is asked for. ``quiet`` commands log warnings
+    only: a one-shot tool's output is its answer.
+    """
+
+    name: str
+    help: str
+    add: Callable[[argparse.ArgumentParser], None]
+    quiet: bool = False
+
+
+PRODUCTION_COMMANDS: tuple[Command, ...] = (
+    Command("check", "decide one code as if presented now (moves nothing)", _add_check, True),
+    Command("decode", "decode the QR codes in image files", _add_decode, True),
+    Command("config", "configuration tools", _add_config, True),
+    Command("run", "run the kiosk daemon", _add_run),
+    Command("release", "release the turnstile relay and exit (ExecStopPost)", _add_release, True),
+    Command("doctor", "check everything at the gate and say what to fix", _add_doctor, True),
+    Command("report", "what happened at the gate: counts, reasons, hours", _add_report),
+    # Further production commands (passwd) register here, each importing its own module
+    # from its `add` function only.
+)
+
+
+def _simulator(name: str) -> Callable[[argparse.ArgumentParser], None]:
+    def add(p: argparse.ArgumentParser) -> None:
+        from simulators.cli import add_arguments
+
+        add_arguments(name, p)
+
+    return add
+
+
+#: The simulated world's commands: simulators.cli defines their arguments and runs them.
+SIMULATOR_COMMANDS: tuple[Command, ...] = (
+    Command("sim", "run the kiosk in a simulated world", _simulator("sim")),
+    Command(
+        "status-service",
+        "run the simulated status authority until Ctrl-C",
+        _simulator("status-service"),
+    ),
+    Command(
+        "status-responder",
+        "answer status requests over MQTT 5 until Ctrl-C",
+        _simulator("status-responder"),
+    ),
+    Command("mint", "mint a signed test pass (TEST keys)", _simulator("mint"), True),
+    Command(
+        "sign-command",
+        "sign a remote command (TEST operator key), print or send it",
+        _simulator("sign-command"),
+        True,
+    ),
+    Command(
+        "fleet",
+        "simulate many kiosks on one broker and report throughput, latency and loss",
+        _simulator("fleet"),
+    ),
+)
+
+COMMANDS: dict[str, Command] = {c.name: c for c in PRODUCTION_COMMANDS + SIMULATOR_COMMANDS}
+
+
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand listed, the arguments of ``commands`` added.
+
+    By default every command's arguments are added (which imports every command's modules,
+    the simulators' included); `main` adds only the command being run.
+    """
+    p = argparse.ArgumentParser(prog="kiosk", description="Ashyq entrance kiosk controller")
+    p.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS.values():
+        parser = sub.add_parser(command.name, help=command.help)
+        if commands is None or command.name in commands:
+            command.add(parser)
     return p
+
+
+def command_name(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv``: its first word that is not an option.
+
+    The top-level parser has options without values only (``--help``, ``--version``), so
+    the first other word is where argparse looks for the command too.
+    """
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kiosk` command."""
-    args = build_parser().parse_args(argv)
-    quiet = ("check", "decode", "config", "doctor", "release", "mint", "sign-command")
-    setup_logging("warning" if args.command in quiet else "info")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    name = command_name(argv)
+    args = build_parser(() if name is None else (name,)).parse_args(argv)
+    setup_logging("warning" if COMMANDS[args.command].quiet else "info")
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit

@@ -80,7 +80,9 @@ def _release(relay_cfg: RelaySettings, *, mock_factory: Any = None) -> None:
 
 
 def _build_and_release(relay_cfg: RelaySettings, *, mock_factory: Any) -> None:
-    from drivers.gpio import RelayTurnstile, make_pin_factory
+    # The relay driver alone, not drivers.gpio (lights, buzzer, sensors): the shortest path.
+    from drivers.pins import make_pin_factory
+    from drivers.relay import RelayTurnstile
 
     factory = make_pin_factory(relay_cfg.pin_factory, mock_factory=mock_factory)
     try:
@@ -181,9 +183,7 @@ def cmd_release(args: argparse.Namespace, *, mock_factory: Any = None) -> int:
     return EX_USAGE if config_error else EX_OK
 
 
-def add_parser(sub: argparse._SubParsersAction, default_config: str) -> argparse.ArgumentParser:
-    """Register `release` on the CLI's subparsers (for kiosk/cli.py)."""
-    p = sub.add_parser("release", help="release the turnstile relay and exit (ExecStopPost)")
-    p.add_argument("--config", default=default_config, help="configuration file")
-    p.set_defaults(func=cmd_release)
-    return p
+def add_arguments(parser: argparse.ArgumentParser, *, default_config: str) -> None:
+    """The options of `kiosk release [--config FILE]` (for kiosk/cli.py)."""
+    parser.add_argument("--config", default=default_config, help="configuration file")
+    parser.set_defaults(func=cmd_release)

@@ -1,8 +1,9 @@
-"""Technician commands of the simulated world: ``status-service``, ``status-responder``,
+"""Commands of the simulated world: ``sim``, ``status-service``, ``status-responder``,
 ``mint``, ``sign-command`` and ``fleet``.
 
-``register(subparsers)`` adds them to a parent argparse command (the kiosk CLI); each sets
-``func``, which takes the parsed arguments and returns the exit status.
+kiosk/cli.py lists them by name and, for the one being run only, imports this module and
+calls ``add_arguments(name, parser)``; each sets ``func``, which takes the parsed arguments
+and returns the exit status.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import json
 import random
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from simulators import fleet, mqtt_responder, status_service
 from simulators.command_signer import (
@@ -42,32 +43,61 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
-def register(subparsers: Any) -> None:
-    """Add the simulator commands to an ``ArgumentParser.add_subparsers()`` object."""
-    service = subparsers.add_parser(
-        "status-service",
-        help="run the simulated status authority until Ctrl-C",
-        description="Serve status-api.md over HTTP from a test population.",
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of simulator command ``name`` to ``parser`` and set its ``func``.
+
+    kiosk/cli.py lists these commands and calls this only for the one being run, so that
+    no production command imports the simulated world.
+    """
+    _ADDERS[name](parser)
+
+
+def _add_sim(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--config", default=None, help="configuration (default: the simulation one)")
+    s.add_argument("--scenario", default=None, help="scenario file (TOML)")
+    s.add_argument(
+        "--count", type=int, default=None, help="stop after this many people (or scenario steps)"
     )
+    s.add_argument("--rate", type=float, default=0.5, help="people per second (no scenario)")
+    s.add_argument("--speed", type=float, default=None, help="time scale (2 = twice as fast)")
+    s.add_argument("--seed", type=int, default=1, help="random seed of the crowd")
+    s.add_argument(
+        "--stay-s",
+        type=float,
+        default=60.0,
+        # With the default crowd (0.5 a second, most admitted) about 20 people are inside.
+        help="mean seconds a person stays inside before leaving by the exit (no scenario)",
+    )
+    s.add_argument(
+        "--state-dir", default=None, help="keep the kiosk's state here (default: temporary)"
+    )
+    s.add_argument(
+        "--allow-remote-broker",
+        action="store_true",
+        help="use an MQTT broker that is not on loopback (topics still under sim/)",
+    )
+    s.set_defaults(func=run_sim)
+
+
+def _add_status_service(service: argparse.ArgumentParser) -> None:
+    service.description = "Serve status-api.md over HTTP from a test population."
     status_service.add_arguments(service)
     service.set_defaults(func=run_status_service)
 
-    responder = subparsers.add_parser(
-        "status-responder",
-        help="answer status requests over MQTT 5 until Ctrl-C",
-        description="Answer status-api.md requests over an MQTT broker from a test population.",
+
+def _add_status_responder(responder: argparse.ArgumentParser) -> None:
+    responder.description = (
+        "Answer status-api.md requests over an MQTT broker from a test population."
     )
     mqtt_responder.add_arguments(responder)
     responder.set_defaults(func=run_status_responder)
 
-    mint = subparsers.add_parser(
-        "mint",
-        help="mint a signed test pass (TEST keys)",
-        description=(
-            "Mint a signed status pass for a test person and print it on stdout. "
-            "With --person or --sub, --status sets the pass's status (default: the "
-            "person's status); alone, --status picks a random person holding it."
-        ),
+
+def _add_mint(mint: argparse.ArgumentParser) -> None:
+    mint.description = (
+        "Mint a signed status pass for a test person and print it on stdout. "
+        "With --person or --sub, --status sets the pass's status (default: the "
+        "person's status); alone, --status picks a random person holding it."
     )
     who = mint.add_mutually_exclusive_group()
     who.add_argument("--person", type=int, metavar="INDEX", help="test person by index")
@@ -88,14 +118,12 @@ def register(subparsers: Any) -> None:
     )
     mint.set_defaults(func=run_mint)
 
-    sign = subparsers.add_parser(
-        "sign-command",
-        help="sign a remote command (TEST operator key), print or send it",
-        description=(
-            "Sign a remote command as mqtt.md says and print the JWS on stdout. With "
-            "--publish, send it to a kiosk instead and print the kiosk's result; exit 1 if "
-            "the result is ok false or does not come in time."
-        ),
+
+def _add_sign_command(sign: argparse.ArgumentParser) -> None:
+    sign.description = (
+        "Sign a remote command as mqtt.md says and print the JWS on stdout. With "
+        "--publish, send it to a kiosk instead and print the kiosk's result; exit 1 if "
+        "the result is ok false or does not come in time."
     )
     sign.add_argument("cmd", metavar="CMD", choices=COMMANDS, help=", ".join(COMMANDS))
     sign.add_argument(
@@ -118,16 +146,34 @@ def register(subparsers: Any) -> None:
     )
     sign.set_defaults(func=run_sign_command)
 
-    fleet_parser = subparsers.add_parser(
-        "fleet",
-        help="simulate many kiosks on one broker and report throughput, latency and loss",
-        description=(
-            "Run simulated kiosks (the kiosk's own MQTT code, no camera) against one broker "
-            "and one status responder; exit 1 if any event was lost."
-        ),
+
+def _add_fleet(fleet_parser: argparse.ArgumentParser) -> None:
+    fleet_parser.description = (
+        "Run simulated kiosks (the kiosk's own MQTT code, no camera) against one broker "
+        "and one status responder; exit 1 if any event was lost."
     )
     fleet.add_arguments(fleet_parser)
     fleet_parser.set_defaults(func=fleet.run_command)
+
+
+_ADDERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "sim": _add_sim,
+    "status-service": _add_status_service,
+    "status-responder": _add_status_responder,
+    "mint": _add_mint,
+    "sign-command": _add_sign_command,
+    "fleet": _add_fleet,
+}
+
+#: The simulator commands, in the order `kiosk --help` lists them.
+NAMES = tuple(_ADDERS)
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    """`kiosk sim`: the kiosk in a simulated world."""
+    from simulators.run import run_sim as run
+
+    return run(args)
 
 
 def run_status_service(args: argparse.Namespace) -> int:

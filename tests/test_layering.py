@@ -42,3 +42,15 @@ def test_core_imports_no_hardware_library():
         if bad:
             offenders[rel] = sorted(bad)
     assert offenders == {}
+
+
+def test_only_the_command_line_names_the_simulators():
+    # The production commands must not carry the simulated world: kiosk/cli.py loads a
+    # simulator command's module only when that command runs (tests/test_cli_imports.py
+    # checks what each command loads; this checks every other module of the core).
+    naming = {
+        path.relative_to(REPO).as_posix()
+        for path in (REPO / "kiosk").rglob("*.py")
+        if "simulators" in imported_roots(path)
+    }
+    assert naming <= {"kiosk/cli.py"}
