@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kiosk.errors import KioskError
-from kiosk.fleet.link import MqttLink, build_ssl_context, parse_broker_url
+from kiosk.fleet.broker import build_ssl_context, parse_broker_url
+from kiosk.fleet.link import MqttLink
 from mosquitto import Mosquitto, free_port
 from mqtt_support import WAIT, Observer, start_link, wait_until  # noqa: F401
 

@@ -3,32 +3,30 @@
 mqtt.md: the kiosk accepts a list of broker URLs (``mqtt://`` or ``mqtts://``), fails over
 between them, and leaves a Last Will of ``{"online": false}`` retained on its state topic.
 
-Each connection attempt uses a fresh paho client. A message handed to one connection is either
-acknowledged on that connection or forgotten with it: the callers that need delivery (the
-outbox) re-send after a reconnect, so no paho-internal queue outlives its socket and no stale
-message id can be mistaken for a new one.
+Each connection attempt uses a fresh client (kiosk.fleet.connection): a message handed to one
+connection is either acknowledged on it or forgotten with it, and the callers that need
+delivery (the outbox) re-send after a reconnect. Broker URLs, the TLS context and the
+reachability probe are kiosk.fleet.broker's, shared with the doctor and the simulators.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from kiosk.errors import KioskError
+from kiosk.fleet.broker import BrokerUrl, build_ssl_context, parse_broker_url, reachable
+from kiosk.fleet.connection import Connection
 from kiosk.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
@@ -38,94 +36,10 @@ DEFAULT_PREFIX = "ashyq/v1"
 OFFLINE_PAYLOAD = json.dumps({"online": False}, separators=(",", ":")).encode()
 #: A connection that lasted this long was healthy: the next failure starts the back-off afresh.
 _STABLE_S = 10.0
-#: MQTT 5 DISCONNECT reason 0x04: the broker publishes the Will even though we said goodbye.
-_DISCONNECT_WITH_WILL = 4
 _POLL_S = 0.2
-_PAHO_WINDOW = 100
 
 #: A subscription handler: (topic, payload, MQTT 5 properties or None).
 Handler = Callable[[str, bytes, Properties | None], None]
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerUrl:
-    """One entry of the broker list."""
-
-    url: str
-    host: str
-    port: int
-    tls: bool
-
-    @property
-    def where(self) -> str:
-        """``host:port``, as the journal names a broker."""
-        return f"{self.host}:{self.port}"
-
-
-def parse_broker_url(url: str) -> BrokerUrl:
-    """Parse ``mqtt://host[:port]`` (1883) or ``mqtts://host[:port]`` (8883); KioskError else."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise KioskError(f"broker URL {url!r}: {exc}") from exc
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise KioskError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
-    if not parts.hostname:
-        raise KioskError(f"broker URL {url!r}: no host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise KioskError(f"broker URL {url!r}: only scheme, host and port are allowed")
-    tls = parts.scheme == "mqtts"
-    return BrokerUrl(url, parts.hostname, port or (8883 if tls else 1883), tls)
-
-
-def build_ssl_context(
-    *, ca_file: str | None = None, client_cert: str | None = None, client_key: str | None = None
-) -> ssl.SSLContext:
-    """The TLS context for ``mqtts`` brokers: server verified against ``ca_file`` (or the system
-    trust store), host name checked, optional client certificate; KioskError naming the problem.
-    """
-    try:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
-        if client_cert:
-            ctx.load_cert_chain(client_cert, client_key)
-    except (OSError, ssl.SSLError) as exc:
-        raise KioskError(f"MQTT TLS set-up failed: {exc}") from exc
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
-class _Connection(paho.Client):
-    """A paho client used for exactly one connection, with its own acknowledgement book."""
-
-    def __init__(self, broker: BrokerUrl, client_id: str) -> None:
-        super().__init__(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=paho.MQTTv5,
-            reconnect_on_failure=False,
-        )
-        self.broker = broker
-        self.up = False
-        self.up_at: float | None = None  # when CONNACK came (monotonic)
-        self.ended = threading.Event()
-        self.ack_lock = threading.Lock()
-        # mid -> (on_ack, topic); an ack that overtakes its registration lands in ``early``.
-        self.acks: dict[int, tuple[Callable[[], None] | None, str]] = {}
-        self.early: dict[int, bool] = {}
-        self.unacked_subs: set[int] = set()  # SUBSCRIBE mids awaiting their SUBACK
-        # Exceptions from our callbacks are caught by paho and logged, never re-raised.
-        self.suppress_exceptions = True
-
-    def _thread_main(self) -> None:
-        # paho's network thread: whatever escapes it ends this connection, never the daemon.
-        try:
-            super()._thread_main()
-        except Exception as exc:
-            log.warning("MQTT network thread for %s failed: %s", self.broker.where, exc)
-        finally:
-            self.up = False
-            self.ended.set()
 
 
 class MqttLink:
@@ -181,7 +95,7 @@ class MqttLink:
         self._backoff_max = backoff_max_s
         self._failback_s = failback_s
         self._lock = threading.RLock()
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._connected = threading.Event()
         self._subs_cond = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -278,20 +192,12 @@ class MqttLink:
         if conn is None or not conn.up:
             return False
         try:
-            info = conn.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+            sent, acked = conn.send(topic, payload, qos, retain, properties, on_ack)
         except (ValueError, TypeError) as exc:
             raise KioskError(f"MQTT publish to {topic}: {exc}") from exc
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            return False
-        if qos == 0:
-            return True
-        with conn.ack_lock:
-            ok = conn.early.pop(info.mid, None)
-            if ok is None:
-                conn.acks[info.mid] = (on_ack, topic)
-        if ok and on_ack is not None:
+        if acked and on_ack is not None:
             self._call(on_ack, "acknowledgement callback")
-        return True
+        return sent
 
     def subscribe(self, topic: str, handler: Handler, qos: int = 1) -> None:
         """Keep a subscription: made now if connected, and again after every reconnect."""
@@ -330,15 +236,10 @@ class MqttLink:
         broker = self._brokers[index]
         conn = self._new_connection(broker)
         try:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 0
-            conn.connect(
-                broker.host, broker.port, self._keepalive, clean_start=True, properties=props
-            )
+            conn.open(self._keepalive)
         except (OSError, ssl.SSLError, ValueError) as exc:
             self._unreachable(broker, str(exc))
             return None, False
-        _no_delay(conn.socket())
         with self._lock:
             self._conn = conn
         conn.loop_start()
@@ -357,7 +258,7 @@ class MqttLink:
                         break
                 if index and up_since is not None and now >= next_probe:
                     next_probe = now + self._failback_s
-                    if _reachable(self._brokers[0], timeout=min(1.0, self._connect_timeout)):
+                    if reachable(self._brokers[0], timeout=min(1.0, self._connect_timeout)):
                         log.info(
                             "first MQTT broker %s is back; leaving %s",
                             self._brokers[0].where,
@@ -395,15 +296,17 @@ class MqttLink:
             why,
         )
 
-    def _new_connection(self, broker: BrokerUrl) -> _Connection:
-        conn = _Connection(broker, self.client_id)
-        conn.connect_timeout = self._connect_timeout
-        if self._username is not None:
-            conn.username_pw_set(self._username, self._password)
-        if broker.tls:
-            assert self._ssl is not None
-            conn.tls_set_context(self._ssl)
-        conn.will_set(self.topic("state"), OFFLINE_PAYLOAD, qos=1, retain=True)
+    def _new_connection(self, broker: BrokerUrl) -> Connection:
+        conn = Connection(
+            broker,
+            client_id=self.client_id,
+            connect_timeout_s=self._connect_timeout,
+            username=self._username,
+            password=self._password,
+            ssl_context=self._ssl,
+            will_topic=self.topic("state"),
+            will_payload=OFFLINE_PAYLOAD,
+        )
         conn.on_connect = self._on_connect
         conn.on_disconnect = self._on_disconnect
         conn.on_message = self._on_message
@@ -411,30 +314,20 @@ class MqttLink:
         conn.on_subscribe = self._on_subscribe
         return conn
 
-    def _end(self, conn: _Connection) -> None:
+    def _end(self, conn: Connection) -> None:
         """Close ``conn``: on stop with the Will (the kiosk is offline), else plainly."""
         with self._lock:
             if self._conn is conn:
                 self._conn = None
             self._connected.clear()
-        conn.up = False
-        try:
-            if self._stopping.is_set():
-                conn.disconnect(
-                    reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=_DISCONNECT_WITH_WILL)
-                )
-            else:
-                conn.disconnect()
-            conn.loop_stop()
-        except Exception as exc:  # closing a broken socket: nothing left to save
-            log.debug("closing MQTT connection: %s", type(exc).__name__)
+        conn.close(with_will=self._stopping.is_set())
 
     # -- paho callbacks (network thread) ------------------------------------------------
 
     def _on_connect(
         self, client: Any, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
-        conn: _Connection = client
+        conn: Connection = client
         if reason.is_failure:
             self._warn(
                 conn.broker.url,
@@ -475,7 +368,7 @@ class MqttLink:
     def _on_disconnect(
         self, client: Any, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
-        conn: _Connection = client
+        conn: Connection = client
         conn.up = False
         with self._lock:
             if self._conn is conn:
@@ -486,13 +379,11 @@ class MqttLink:
     def _on_publish(
         self, client: Any, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
     ) -> None:
-        conn: _Connection = client
+        conn: Connection = client
         ok = not reason.is_failure
-        with conn.ack_lock:
-            entry = conn.acks.pop(mid, None)
-            if entry is None:
-                conn.early[mid] = ok
-                return
+        entry = conn.acknowledged(mid, ok)
+        if entry is None:
+            return
         on_ack, topic = entry
         if not ok:
             # The message stays unacknowledged; the outbox keeps it until a later connection.
@@ -504,7 +395,7 @@ class MqttLink:
     def _on_subscribe(
         self, client: Any, _userdata: Any, mid: int, reasons: list[ReasonCode], _props: Any
     ) -> None:
-        conn: _Connection = client
+        conn: Connection = client
         for reason in reasons:
             if reason.is_failure:
                 self._warn("suback", "MQTT broker refused a subscription: %s", reason)
@@ -532,15 +423,13 @@ class MqttLink:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _subscribe(self, conn: _Connection, topic: str, qos: int) -> None:
+    def _subscribe(self, conn: Connection, topic: str, qos: int) -> None:
         # Held across the call so that a fast SUBACK cannot arrive before its mid is noted.
         with self._lock:
             try:
-                rc, mid = conn.subscribe(topic, qos=qos)
+                rc = conn.subscribe_noted(topic, qos)
             except ValueError as exc:
                 raise KioskError(f"MQTT subscribe to {topic}: {exc}") from exc
-            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
-                conn.unacked_subs.add(mid)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.debug("subscribe to %s deferred to the next connect: %s", topic, rc)
 
@@ -556,21 +445,3 @@ class MqttLink:
         if ok:
             suffix = f" ({held} more like it)" if held else ""
             log.warning(msg + suffix, *args)
-
-
-def _no_delay(sock: Any) -> None:
-    """Send small packets at once. With Nagle's algorithm a status request or response waits
-    for the previous packet's delayed ACK (about 40 ms per hop; benchmarks/bench_mqtt.py)."""
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (AttributeError, OSError) as exc:
-        log.debug("TCP_NODELAY not set: %s", exc)
-
-
-def _reachable(broker: BrokerUrl, *, timeout: float) -> bool:
-    """Whether the broker accepts TCP connections (a cheap probe before failing back)."""
-    try:
-        with socket.create_connection((broker.host, broker.port), timeout=timeout):
-            return True
-    except OSError:
-        return False
