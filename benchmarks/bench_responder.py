@@ -32,12 +32,8 @@ from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
 from mosquitto import Mosquitto  # noqa: E402
-from simulators.mqtt_responder import (  # noqa: E402
-    DEFAULT_PREFIX,
-    MqttStatusResponder,
-    new_client,
-    parse_broker_url,
-)
+from simulators.mqtt_client import DEFAULT_PREFIX, new_client, parse_broker_url  # noqa: E402
+from simulators.mqtt_responder import MqttStatusResponder  # noqa: E402
 from simulators.population import load  # noqa: E402
 
 WARMUP_S = 0.5

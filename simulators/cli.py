@@ -36,7 +36,7 @@ from simulators.issuer import (
     PassIssuer,
     qr_png,
 )
-from simulators.mqtt_responder import DEFAULT_PREFIX, MqttSimError
+from simulators.mqtt_client import DEFAULT_PREFIX, MqttSimError
 from simulators.population import STATUSES, Person, PopulationError, is_valid_subject, load
 
 EXIT_USAGE = 2

@@ -21,7 +21,7 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from kiosk.errors import KioskError
 from simulators.issuer import SIM_OPERATOR_KEY, SIM_OPERATOR_KID, load_private_key, sign_compact
-from simulators.mqtt_responder import DEFAULT_PREFIX, MqttSimError, new_client, parse_broker_url
+from simulators.mqtt_client import DEFAULT_PREFIX, MqttSimError, new_client, parse_broker_url
 
 COMMANDS = ("open_once", "lockdown", "resume", "reload_config", "reset_occupancy")
 MAX_VALID_S = 60  # mqtt.md: exp - iat <= 60

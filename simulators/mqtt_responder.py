@@ -11,125 +11,41 @@ HTTP service's (``simulators.answers``), and so are the faults (``simulators.fau
 
 ``python -m simulators.mqtt_responder --broker mqtt://127.0.0.1:1883`` (or
 ``kiosk status-responder``) runs it in the foreground. Logs name the broker and counts
-only: never a subject, a payload or a topic carrying a kiosk id.
-
-Also home of the small broker-URL helpers the command signer shares.
+only: never a subject, a payload or a topic carrying a kiosk id. Broker URLs and clients
+are simulators.mqtt_client's, shared with the command signer and the fleet simulation.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import heapq
-import itertools
 import json
 import logging
 import random
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from kiosk.errors import KioskError
 from simulators.answers import GARBAGE_BODY, UNAVAILABLE, fault_outcome, status_answer
 from simulators.counters import Counters
+from simulators.delays import DelayedCalls
 from simulators.faults import Faults
+from simulators.mqtt_client import DEFAULT_PREFIX, MqttSimError, new_client, parse_broker_url
 from simulators.population import Population, PopulationError, default_population_path, load
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "ashyq/v1"
 CONNECT_TIMEOUT_S = 10.0
-# QoS 1 answers waiting for the broker's PUBACK. paho's default of 20 caps a responder
-# serving thousands of kiosks at 20 answers per round trip.
-MAX_INFLIGHT = 1000
-
-
-class MqttSimError(KioskError):
-    """A simulator cannot use its broker: a bad URL, or the broker is unreachable."""
-
-
-# --- broker URLs and clients (shared with simulators.command_signer) ---------------------
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    """Where a broker listens, from ``mqtt://[user[:password]@]host[:port]`` (or ``mqtts``)."""
-
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-
-    def __str__(self) -> str:
-        # Printable in logs and errors: never the credentials.
-        scheme = "mqtts" if self.tls else "mqtt"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """The broker address in ``url``; MqttSimError naming what is wrong."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise MqttSimError(f"broker URL: {exc}") from None
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise MqttSimError("broker URL must start with mqtt:// or mqtts://")
-    if not parts.hostname:
-        raise MqttSimError("broker URL has no host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise MqttSimError("broker URL must be mqtt://host:port, without a path or query")
-    tls = parts.scheme == "mqtts"
-    return BrokerAddress(
-        host=parts.hostname,
-        port=port if port is not None else (8883 if tls else 1883),
-        tls=tls,
-        username=unquote(parts.username) if parts.username is not None else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-    )
-
-
-def new_client(address: BrokerAddress, client_id: str) -> mqtt.Client:
-    """A paho MQTT 5 client (callback API 2) for ``address``, not yet connected."""
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5,
-    )
-    if address.tls:
-        client.tls_set()  # the system trust store
-    if address.username is not None:
-        client.username_pw_set(address.username, address.password)
-    client.max_inflight_messages_set(MAX_INFLIGHT)
-    client.reconnect_delay_set(min_delay=1, max_delay=5)
-    client.on_socket_open = _no_delay
-    return client
-
-
-def _no_delay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
-    # paho leaves Nagle on: an answer written right after a PUBACK would then wait for the
-    # broker's delayed ACK (up to 40 ms on Linux), longer than a whole lookup should take.
-    with contextlib.suppress(OSError, AttributeError):  # a non-TCP transport has no such option
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-# --- the responder -----------------------------------------------------------------------
 
 
 class ResponderStats(Counters):
@@ -167,55 +83,6 @@ class ResponderStats(Counters):
 
     def _count(self, *, request: bool = False, dropped: int = 0, answer: str = "") -> None:
         self.add(answer or None, requests=request, dropped=dropped, answered=bool(answer))
-
-
-class _Timers:
-    """One thread running delayed calls in due order.
-
-    A ``threading.Timer`` per delayed answer would mean a thread per request in flight,
-    thousands of them under load with latency injected; a heap needs one.
-    """
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._order = itertools.count()  # ties keep arrival order; callables never compare
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="sim-mqtt-timers", daemon=True)
-        self._thread.start()
-
-    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
-        with self._cond:
-            if self._closed:
-                return
-            heapq.heappush(self._heap, (time.monotonic() + delay_s, next(self._order), fn))
-            self._cond.notify()
-
-    def close(self) -> int:
-        """Stop, discarding calls not yet due; returns how many were discarded."""
-        with self._cond:
-            self._closed = True
-            discarded = len(self._heap)
-            self._heap.clear()
-            self._cond.notify()
-        self._thread.join()
-        return discarded
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._closed:
-                    if self._heap and self._heap[0][0] <= time.monotonic():
-                        break
-                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._cond.wait(timeout)
-                if self._closed:
-                    return
-                _, _, fn = heapq.heappop(self._heap)
-            try:
-                fn()
-            except Exception:  # one failed answer must not stop the others
-                log.exception("delayed answer failed")
 
 
 class MqttStatusResponder:
@@ -258,7 +125,7 @@ class MqttStatusResponder:
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._client: mqtt.Client | None = None
-        self._timers: _Timers | None = None
+        self._timers: DelayedCalls | None = None
         self._subscribed = threading.Event()
         self._refused: str | None = None
 
@@ -294,7 +161,7 @@ class MqttStatusResponder:
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        self._timers = _Timers()
+        self._timers = DelayedCalls("sim-mqtt-timers")
         self._client = client
         # connect_async: the network thread keeps retrying until the broker comes up, so a
         # responder started alongside its broker does not lose the race.

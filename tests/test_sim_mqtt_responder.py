@@ -26,11 +26,8 @@ from paho.mqtt.properties import Properties
 
 from mosquitto import Mosquitto
 from simulators.answers import GARBAGE_BODY, MAX_REQUEST_BYTES
-from simulators.mqtt_responder import (
-    MqttSimError,
-    MqttStatusResponder,
-    parse_broker_url,
-)
+from simulators.mqtt_client import MqttSimError, parse_broker_url
+from simulators.mqtt_responder import MqttStatusResponder
 from simulators.population import Population, generate, save
 from simulators.status_service import Faults
 from support import REPO

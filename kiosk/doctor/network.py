@@ -25,9 +25,11 @@ from urllib3.exceptions import (
 from kiosk.config import Config
 from kiosk.doctor.report import Check, masked_url, ms_text
 from kiosk.errors import KioskError
+from kiosk.fleet.broker import BrokerUrlError, build_ssl_context, parse_broker_url
 from kiosk.jwks import KeySet
 from kiosk.secret import reveal
 from kiosk.status.answer import Outcome, parse_answer, parse_error
+from kiosk.tls import client_context
 
 REQUEST_TIMEOUT_S = 3.0
 """How long one request of the doctor may take (the kiosk's own deadline is shorter)."""
@@ -66,10 +68,9 @@ def _pool(cfg: Config) -> urllib3.PoolManager:
     kw: dict[str, Any] = {"maxsize": 1, "retries": False}
     assert st.url is not None  # the loader requires [status] url for backend "http"
     if st.url.startswith("https:"):
-        ctx = ssl.create_default_context(cafile=st.ca_file)
-        if st.client_cert:
-            ctx.load_cert_chain(st.client_cert, st.client_key)
-        kw["ssl_context"] = ctx
+        kw["ssl_context"] = client_context(
+            ca_file=st.ca_file, client_cert=st.client_cert, client_key=st.client_key
+        )
     return urllib3.PoolManager(**kw)
 
 
@@ -241,15 +242,23 @@ def _probe_broker(cfg: Config, url: str) -> tuple[bool, str, str]:
     """(reachable, detail, fix) for one broker URL: TCP connect, MQTT 5 CONNECT, CONNACK."""
     m = cfg.mqtt
     shown = masked_url(url)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        return False, f"{shown}: not mqtt://host:port or mqtts://host:port", "check [mqtt] brokers"
-    host = parts.hostname
     try:
-        port = parts.port or (8883 if scheme == "mqtts" else 1883)
-    except ValueError:
-        return False, f"{shown}: bad port", "check [mqtt] brokers"
+        # The link's own parser: the doctor passes exactly the URLs the kiosk can use.
+        broker = parse_broker_url(url)
+        ctx = (
+            build_ssl_context(ca_file=m.ca_file, client_cert=m.client_cert, client_key=m.client_key)
+            if broker.tls
+            else None
+        )
+    except BrokerUrlError as exc:
+        return False, f"{shown}: {exc.problem}", "check [mqtt] brokers"
+    except KioskError as exc:
+        return (
+            False,
+            f"{shown}: {exc}",
+            "check that [mqtt] ca_file, client_cert and client_key exist and belong together",
+        )
+    host, port = broker.host, broker.port
     # Its own client id: connecting with the kiosk's would take over (and cut) the session
     # of a kiosk daemon running at the same time.
     client_id = f"{m.client_id or cfg.kiosk.id}-doctor"
@@ -261,8 +270,8 @@ def _probe_broker(cfg: Config, url: str) -> tuple[bool, str, str]:
     client.on_connect = lambda _c, _u, _flags, reason, _props: answers.append(reason)
     t0 = time.perf_counter()
     try:
-        if scheme == "mqtts":
-            client.tls_set(ca_certs=m.ca_file, certfile=m.client_cert, keyfile=m.client_key)
+        if ctx is not None:
+            client.tls_set_context(ctx)
         client.connect(host, port, keepalive=m.keepalive_s)
         deadline = time.monotonic() + BROKER_TIMEOUT_S
         while not answers and time.monotonic() < deadline:

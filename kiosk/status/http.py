@@ -17,6 +17,7 @@ from kiosk.errors import KioskError
 from kiosk.status.answer import UNKNOWN, LookupResult, parse_answer, parse_error
 from kiosk.status.breaker import Breaker
 from kiosk.throttle import LogThrottle
+from kiosk.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,9 @@ class HttpStatusClient:
         kw: dict[str, Any] = {"maxsize": pool_size, "block": False, "retries": False}
         if self._base.startswith("https:"):
             try:
-                ctx = ssl.create_default_context(cafile=ca_file)
-                if client_cert:
-                    ctx.load_cert_chain(client_cert, client_key)
+                ctx = client_context(
+                    ca_file=ca_file, client_cert=client_cert, client_key=client_key
+                )
             except (OSError, ssl.SSLError) as exc:
                 raise KioskError(f"status service TLS set-up failed: {exc}") from exc
             kw["ssl_context"] = ctx

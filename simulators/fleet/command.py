@@ -13,7 +13,7 @@ from simulators.fleet.run import DEFAULT_DRAIN_S, DEFAULT_WORKERS, STORE_SYNCS, 
 from simulators.fleet.sim_kiosk import quiet_kiosk_logs
 from simulators.fleet.stack import have_mosquitto, local_stack
 from simulators.fleet.workers import DEFAULT_KIOSKS_PER_PROCESS
-from simulators.mqtt_responder import DEFAULT_PREFIX
+from simulators.mqtt_client import DEFAULT_PREFIX
 from simulators.population import load
 
 

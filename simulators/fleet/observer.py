@@ -15,7 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from simulators.fleet.errors import FleetError
-from simulators.mqtt_responder import new_client, parse_broker_url
+from simulators.mqtt_client import new_client, parse_broker_url
 
 _OBSERVER_SESSION_S = 600
 

@@ -18,7 +18,7 @@ from simulators.fleet.observer import Observer, clear_wills, tally
 from simulators.fleet.procstats import Monitor, proc_cpu_s, self_cpu_s
 from simulators.fleet.report import FleetReport, percentile
 from simulators.fleet.workers import DEFAULT_KIOSKS_PER_PROCESS, Workers
-from simulators.mqtt_responder import DEFAULT_PREFIX, parse_broker_url
+from simulators.mqtt_client import DEFAULT_PREFIX, parse_broker_url
 from simulators.population import Population, load
 
 DEADLINE_S = 0.8  # status-api.md: the default lookup deadline

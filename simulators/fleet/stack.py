@@ -16,7 +16,7 @@ from pathlib import Path
 
 from simulators.broker import Broker
 from simulators.fleet.errors import FleetError
-from simulators.mqtt_responder import DEFAULT_PREFIX
+from simulators.mqtt_client import DEFAULT_PREFIX
 
 
 @dataclass
