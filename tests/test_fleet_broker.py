@@ -9,7 +9,7 @@ import pytest
 
 from kiosk.config import Config, load_config
 from kiosk.doctor import network
-from kiosk.errors import KioskError
+from kiosk.errors import ConfigError, KioskError
 from kiosk.fleet.broker import BrokerUrlError, masked, parse_broker_url, reachable
 from kiosk.fleet.link import MqttLink
 from mosquitto import Mosquitto, free_port
@@ -111,6 +111,21 @@ def test_good_urls_are_taken_by_link_doctor_and_simulators_alike(url: str, cfg: 
     # The doctor got as far as connecting: nobody listens on that port.
     assert not up and detail.startswith(f"cannot connect to {parse_broker_url(url).where}")
     assert sim_parse(url) == parse_broker_url(url)
+
+
+@pytest.mark.parametrize("url", GOOD + [url for url, _problem in BAD])
+def test_a_configuration_loads_with_exactly_the_urls_the_link_takes(
+    url: str, tmp_path: Path
+) -> None:
+    path = write_config(tmp_path, mqtt={"enabled": True, "brokers": [url]})
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        [problem] = exc.problems
+        assert "[mqtt] brokers: " in problem and "s3cret" not in problem
+        assert link_refuses(url) is not None
+    else:
+        assert link_refuses(url) is None
 
 
 def test_reachable(mosquitto: Mosquitto) -> None:

@@ -14,6 +14,7 @@ from kiosk.config.schema import DAYS, REQUIRED, SECTIONS, TABLES, Key
 from kiosk.config.sections import Config, Section, build_config
 from kiosk.config.values import read_toml, shown_value, url_host, used_pins
 from kiosk.errors import ConfigError
+from kiosk.fleet.broker import BrokerUrlError, parse_broker_url
 from kiosk.policy import (
     MINUTES_PER_DAY,
     AntiPassback,
@@ -188,12 +189,12 @@ def _cross_checks(s: dict[str, dict[str, Any]], problems: _Problems, gpio_given:
     if status["backend"] == "mqtt" and not s["mqtt"]["enabled"]:
         problems.add("[status] backend", "'mqtt' needs [mqtt] enabled = true")
     for url in s["mqtt"]["brokers"] or []:
-        if not url.startswith(("mqtt://", "mqtts://")):
+        try:
+            parse_broker_url(url)  # the link's own parser: a file that loads, the link can use
+        except BrokerUrlError as exc:
             problems.add(
-                "[mqtt] brokers", f"{shown_value(url)} must start with mqtt:// or mqtts://"
+                "[mqtt] brokers", f"{shown_value(exc.url)} is not a usable URL: {exc.problem}"
             )
-        elif (why := url_host(url)[1]) is not None:
-            problems.add("[mqtt] brokers", f"{shown_value(url)} is not a usable URL: {why}")
     if s["mqtt"]["enabled"] and not s["mqtt"]["brokers"]:
         problems.add("[mqtt] brokers", "name at least one broker when [mqtt] is enabled")
     if bool(status["client_cert"]) != bool(status["client_key"]) and status["client_key"]:

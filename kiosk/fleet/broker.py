@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import ssl
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from kiosk.errors import KioskError
-from kiosk.tls import client_context
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,12 @@ def build_ssl_context(
 ) -> ssl.SSLContext:
     """The TLS context for ``mqtts`` brokers (kiosk.tls: server verified, TLS 1.2 at least,
     optional client certificate); KioskError naming the problem."""
+    # Imported here: the configuration checks URLs with this module, and `kiosk release`
+    # loads the configuration without needing TLS.
+    import ssl
+
+    from kiosk.tls import client_context
+
     try:
         return client_context(ca_file=ca_file, client_cert=client_cert, client_key=client_key)
     except (OSError, ssl.SSLError) as exc:
