@@ -44,7 +44,7 @@ INVOCATIONS: dict[str, tuple[list[str], int]] = {
     "decode": (["decode", "{missing}"], 1),  # loads the decoders, finds no image
     "config": (["config", "check", "{config}"], 0),
     "doctor": (["doctor", "--config", "{config}"], 0),
-    "report": (["report", "--config", "{config}", "--json"], 0),  # an empty store's day
+    "report": (["report", "--config", "{config}", "--json"], 2),  # loads it all, finds no store
 }
 
 
