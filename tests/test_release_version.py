@@ -69,7 +69,7 @@ def test_the_retained_state_carries_the_version(tmp_path, mosquitto):
     state_topic = f"{PREFIX}/kiosk/k1/state"
     watcher = Observer(mosquitto, state_topic)
     world = World(cfg)
-    world.simulate(cfg, state_dir=tmp_path / "state")
+    cfg = world.simulated(cfg, state_dir=tmp_path / "state")
     daemon = Daemon(cfg, sim=world.hardware())
     runner = threading.Thread(target=daemon.run)
     runner.start()
