@@ -256,7 +256,7 @@ class MqttStatusResponder:
         if outcome == "down":
             self.stats._count(dropped=1)
             return
-        kind, payload = self._answer(outcome, message.payload)
+        kind, payload = self._answer(outcome, bytes(message.payload))
         if self.wrong_correlation:
             # Same length, every byte different: matches no request the kiosk has pending.
             correlation = bytes(b ^ 0xFF for b in correlation)

@@ -414,7 +414,7 @@ class MqttLink:
         props = getattr(msg, "properties", None)
         for handler in handlers:
             try:
-                handler(topic, msg.payload, props)
+                handler(topic, bytes(msg.payload), props)
             except Exception as exc:
                 # Only the type: an exception's text may quote the payload.
                 self._warn(
