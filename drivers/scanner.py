@@ -246,7 +246,8 @@ class SerialScanner:
             if down:
                 down = False
                 self.stats.reconnects += 1
-                log.info("%s: port back", self.name)
+                # The gate's journal says "scanner back" (kiosk/journal.py): one line, not two.
+                log.debug("%s: port back", self.name)
                 self._send(DeviceStatus(self.name, True, "back"))
             self._ready.set()
             try:
@@ -299,7 +300,8 @@ class SerialScanner:
         self._framer.reset()  # a half line from before the unplug is no code
         detail = f"{kind}: {exc if isinstance(exc, _PortLost) else _describe(exc)}"
         # The detail names the port and the failure, never the bytes read.
-        log.warning("%s: port %s %s; retrying", self.name, self.url, detail)
+        # The journal's "scanner lost" line is the controller's; this one is for debugging.
+        log.debug("%s: port %s %s; retrying", self.name, self.url, detail)
         self._send(DeviceStatus(self.name, False, detail))
 
     def _send(self, event: Event) -> None:
