@@ -282,7 +282,7 @@ def _messages(raw: Any, problems: _Problems) -> dict[str, dict[str, str]]:
             problems.add(where, "unknown language" + _near(lang, LANGUAGES))
             continue
         if not isinstance(lines, dict):
-            problems.add(where, "must be a table of lines (key = \"line\")")
+            problems.add(where, 'must be a table of lines (key = "line")')
             continue
         for key, line in lines.items():
             if key not in known:

@@ -53,9 +53,7 @@ class DisplaySettings:
 
     def light_s(self, decision: str) -> float:
         """How long the light shows ``decision`` (gate.md; admit: at most the window)."""
-        return {"admit": self.unlock_s, "deny": self.deny_light_s}.get(
-            decision, self.refer_light_s
-        )
+        return {"admit": self.unlock_s, "deny": self.deny_light_s}.get(decision, self.refer_light_s)
 
 
 class Screens:
@@ -80,7 +78,8 @@ class Screens:
         if mode_screen in ("emergency", "lockdown"):
             return self._mode(mode_screen, snap)
         if self.out_of_order(snap):
-            return self._build(snap, "out_of_order", "warning", "grey", ["out_of_order", "see_staff"])
+            lines = ["out_of_order", "see_staff"]
+            return self._build(snap, "out_of_order", "warning", "grey", lines)
         if mode_screen == "closed":
             return self._mode("closed", snap, now)
         if self._checking(snap, now):
@@ -88,8 +87,8 @@ class Screens:
         result = self._result(snap, now)
         if result is not None:
             return result
-        lines = ["show_code", "offline"] if snap.offline else ["show_code"]
-        return self._build(snap, "idle", "qr", "neutral", lines)
+        idle = ["show_code", "offline"] if snap.offline else ["show_code"]
+        return self._build(snap, "idle", "qr", "neutral", idle)
 
     def next_change(self, snap: GateSnapshot, now: float) -> float | None:
         """Seconds from ``now`` until this snapshot's screen changes by time alone (the
@@ -219,7 +218,11 @@ def next_opening(policy: VenuePolicy, now: float) -> str | None:
             if day.weekday() not in window.days:
                 continue
             start = datetime(
-                day.year, day.month, day.day, window.start_min // 60 % 24, window.start_min % 60,
+                day.year,
+                day.month,
+                day.day,
+                window.start_min // 60 % 24,
+                window.start_min % 60,
                 tzinfo=tz,
             )
             if start.timestamp() > now and (best is None or start < best):
