@@ -90,6 +90,11 @@ class Screens:
         idle = ["show_code", "offline"] if snap.offline else ["show_code"]
         return self._build(snap, "idle", "qr", "neutral", idle)
 
+    def lost(self) -> Screen:
+        """The out-of-order screen the page shows by itself once it has lost the kiosk."""
+        snap = GateSnapshot(version=-1)
+        return self._build(snap, "out_of_order", "warning", "grey", ["out_of_order", "see_staff"])
+
     def next_change(self, snap: GateSnapshot, now: float) -> float | None:
         """Seconds from ``now`` until this snapshot's screen changes by time alone (the
         spinner's 150 ms, a result's end), or None: a stream wakes then even with no news."""
@@ -106,16 +111,15 @@ class Screens:
         return min(times) if times else None
 
     def out_of_order(self, snap: GateSnapshot) -> bool:
-        """A device the gate needs is down: the relay, or every reader the kiosk has."""
+        """A device the gate needs is down: the relay, or every reader the kiosk has (none
+        works and one is down; a reader not yet reported, ``off``, is not "gone")."""
         if snap.health.get("relay") == DOWN:
             return True
         readers = self.settings.readers
         if readers is None:
-            readers = tuple(r for r in READERS if snap.health.get(r, "off") != "off")
-            if not readers:
-                return False  # no reader at all: a console-only bench, nothing is "gone"
-            return not any(snap.health.get(r) == OK for r in readers)
-        return bool(readers) and not any(snap.health.get(r) == OK for r in readers)
+            readers = READERS
+        states = [snap.health.get(r, "off") for r in readers]
+        return OK not in states and DOWN in states
 
     # -- the parts --------------------------------------------------------------------
 
