@@ -27,7 +27,7 @@ from kiosk.config.sections import Config, WebSection
 from kiosk.errors import KioskError
 from kiosk.gate.view import GateView
 from kiosk.liveness import Liveness
-from kiosk.metrics import Metrics
+from kiosk.metrics import Metrics, TextfileWriter
 from kiosk.report.glossary import glossary
 from kiosk.secret import Secret
 from kiosk.web.display import DisplaySettings, Screens, next_opening
@@ -208,3 +208,54 @@ def start_web(
     server = WebServer(routes, host=host, port=port, ssl_context=ssl_context(cfg.web)).start()
     log.info("web: display, console and metrics on %s", server.url)
     return server
+
+
+class WebFace:
+    """The daemon's web server and metrics textfile, started and stopped as one.
+
+    A server that cannot start (the port taken, a bad certificate) is one journal line: the
+    gate works without its screen, and the technician sees why in the journal.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        view: GateView,
+        emit: Emit,
+        liveness: Liveness,
+        metrics: Metrics,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._cfg = cfg
+        self._args: dict[str, Any] = {
+            "view": view,
+            "emit": emit,
+            "liveness": liveness,
+            "metrics": metrics,
+            "now": now,
+        }
+        self._metrics = metrics
+        self.server: WebServer | None = None
+        self.textfile: TextfileWriter | None = None
+
+    def start(self) -> None:
+        """Start what the configuration enables."""
+        if self._cfg.web.enabled:
+            try:
+                self.server = start_web(self._cfg, **self._args)
+            except KioskError as exc:
+                log.error("web: not started, the display and console are dark: %s", exc)
+        if self._cfg.metrics.textfile:
+            self.textfile = TextfileWriter(
+                self._metrics,
+                self._cfg.metrics.textfile,
+                period_s=self._cfg.metrics.textfile_period_s,
+            ).start()
+
+    def stop(self) -> None:
+        """Stop the server (its streams end) and the textfile writer."""
+        if self.server is not None:
+            self.server.stop()
+        if self.textfile is not None:
+            self.textfile.stop()
