@@ -279,7 +279,8 @@ def _messages(raw: Any, problems: _Problems) -> dict[str, dict[str, str]]:
     for lang, lines in raw.items():
         where = f"[web.messages.{lang}]"
         if lang not in LANGUAGES:
-            problems.add(where, "unknown language" + _near(lang, LANGUAGES))
+            known_langs = ", ".join(repr(x) for x in LANGUAGES)
+            problems.add(where, f"unknown language; the display speaks {known_langs}")
             continue
         if not isinstance(lines, dict):
             problems.add(where, 'must be a table of lines (key = "line")')
