@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # The "_created" series prometheus_client adds to every counter and histogram are names
 # display.md does not list; a kiosk has one process, so the library-wide switch is ours.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # (unannotated upstream)
 
 DEVICES = ("camera", "scanner", "status", "broker", "clock", "relay")
 DIRECTIONS = ("entry", "exit")
