@@ -6,6 +6,8 @@
 (function () {
   const LOST_MS = 3000;
   const RECONNECT_MS = 1000;
+  const ICONS = ["qr", "spinner", "check", "cross", "hand", "exit", "padlock", "clock", "warning"];
+  const iconData = {}; // icon name -> data: URL, so a lost kiosk still has its warning sign
   const main = document.getElementById("screen");
   const icon = document.getElementById("icon");
   const lines = document.getElementById("lines");
@@ -14,6 +16,7 @@
   let lostScreen = null; // the kiosk's own out-of-order screen, in its languages
   let shown = null;
   let source = null;
+  let lastAttempt = 0;
 
   function render(screen) {
     const key = JSON.stringify(screen);
@@ -22,7 +25,7 @@
     main.className = "screen colour-" + screen.colour + " screen-" + screen.screen +
       (screen.flash ? " flash" : "");
     main.dataset.screen = screen.screen;
-    icon.src = "/static/icon-" + screen.icon + ".svg";
+    icon.src = iconData[screen.icon] || "/static/icon-" + screen.icon + ".svg";
     icon.alt = "";
     lines.replaceChildren();
     screen.lines.forEach(function (line, i) {
@@ -50,6 +53,7 @@
   }
 
   function connect() {
+    lastAttempt = Date.now();
     if (source) source.close();
     source = new EventSource("/api/display/stream");
     source.addEventListener("screen", function (e) {
@@ -70,11 +74,18 @@
     fetch("/api/display/lost", { cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) { if (s) lostScreen = s; })
-      .catch(function () { setTimeout(fetchLostScreen, RECONNECT_MS); });
+      .catch(function () { /* tried again while the kiosk is lost */ });
   }
 
   setInterval(function () {
     if (Date.now() - lastHeard > LOST_MS) {
+      // Whatever the browser's own retry does (it may back off), try again every second:
+      // the kiosk's screen comes back about a second after a daemon restart.
+      if (Date.now() - lastAttempt > RECONNECT_MS) {
+        connect();
+        if (!lostScreen) fetchLostScreen();
+        if (!iconData.warning) fetchIcons();
+      }
       render(lostScreen || {
         screen: "out_of_order", icon: "warning", colour: "grey", flash: false,
         lines: [], langs: [], holder: null,
@@ -82,6 +93,18 @@
     }
   }, 250);
 
+  function fetchIcons() {
+    ICONS.forEach(function (name) {
+      fetch("/static/icon-" + name + ".svg", { cache: "no-store" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (svg) {
+          if (svg) iconData[name] = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
+        })
+        .catch(function () { /* the file URL is used instead */ });
+    });
+  }
+
+  fetchIcons();
   fetchLostScreen();
   connect();
 })();
