@@ -334,3 +334,75 @@ def test_a_taken_port_is_a_journal_line_not_a_crash(tmp_path, caplog):
         face.stop()
     assert face.server is None
     assert "web: not started" in caplog.text
+
+
+def self_signed(tmp_path) -> tuple[str, str]:
+    """A throw-away certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kiosk")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "web.crt", tmp_path / "web.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_tls_serves_https_with_the_configured_certificate(tmp_path):
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    cfg = load_config(
+        write_config(
+            tmp_path, None, web={"listen": "127.0.0.1:0", "tls_cert": cert, "tls_key": key}
+        )
+    )
+    server = serve(cfg)
+    try:
+        assert server.url.startswith("https://")
+        context = ssl.create_default_context(cafile=cert)
+        conn = http.client.HTTPSConnection(*server.address, timeout=10, context=context)
+        conn.request("GET", "/healthz")
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["ok"] is True
+        conn.close()
+    finally:
+        server.stop()
+
+
+def test_an_unusable_certificate_is_a_clear_error(tmp_path):
+    from kiosk.errors import KioskError
+
+    (tmp_path / "bad.crt").write_text("not a certificate")
+    (tmp_path / "bad.key").write_text("not a key")
+    web = {"tls_cert": "bad.crt", "tls_key": "bad.key"}
+    cfg = load_config(write_config(tmp_path, None, web=web))
+    with pytest.raises(KioskError, match=r"\[web\] tls_cert/tls_key unusable"):
+        serve(cfg)
