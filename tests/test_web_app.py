@@ -406,3 +406,15 @@ def test_an_unusable_certificate_is_a_clear_error(tmp_path):
     cfg = load_config(write_config(tmp_path, None, web=web))
     with pytest.raises(KioskError, match=r"\[web\] tls_cert/tls_key unusable"):
         serve(cfg)
+
+
+def test_a_console_that_needs_more_than_the_app_gives_is_left_off(monkeypatch, caplog):
+    fake = types.ModuleType("kiosk.web.console")
+
+    def register(routes, *, view, journal):
+        raise AssertionError("must not be called")
+
+    fake.register = register  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "kiosk.web.console", fake)
+    assert not register_console(Routes(), {"view": "V"})
+    assert "console needs ['journal']" in caplog.text

@@ -27,6 +27,7 @@ from kiosk.config.sections import Config, WebSection
 from kiosk.errors import KioskError
 from kiosk.gate.view import GateView
 from kiosk.liveness import Liveness
+from kiosk.logs import log_bug
 from kiosk.metrics import Metrics, TextfileWriter
 from kiosk.report.glossary import glossary
 from kiosk.secret import Secret
@@ -157,9 +158,20 @@ def register_console(routes: Routes, offers: dict[str, Any]) -> bool:
         log.info("web: no console in this build; display, metrics and liveness only")
         return False
     register = console.register
-    params = inspect.signature(register).parameters
-    wanted = {k: v for k, v in offers.items() if k in params}
-    register(routes, **wanted)
+    params = list(inspect.signature(register).parameters.values())[1:]  # after ``routes``
+    missing = [
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        and p.name not in offers
+    ]
+    if missing:
+        # The two halves were built apart (issue 10): say what is missing, serve the rest.
+        log.error("web: the console needs %s, which the app does not give: console off", missing)
+        return False
+    names = {p.name for p in params}
+    register(routes, **{k: v for k, v in offers.items() if k in names})
     return True
 
 
@@ -246,6 +258,8 @@ class WebFace:
                 self.server = start_web(self._cfg, **self._args)
             except KioskError as exc:
                 log.error("web: not started, the display and console are dark: %s", exc)
+            except Exception as exc:  # a bug in a page's set-up must not stop the gate
+                log_bug(log, "web start", exc)
         if self._cfg.metrics.textfile:
             self.textfile = TextfileWriter(
                 self._metrics,
