@@ -292,3 +292,22 @@ def test_the_lost_screen_is_out_of_order_in_the_configured_languages():
     s = Screens(G, DisplaySettings(langs=("ru",))).lost()
     assert s["screen"] == "out_of_order" and s["langs"] == ["ru"]
     assert keys(s) == ["out_of_order", "see_staff"]
+
+
+def test_every_message_of_the_catalogue_is_on_some_screen(screens):
+    shown: set[str] = set()
+    snaps = [
+        snap(),
+        snap(offline=True),
+        snap(checking=True, checking_since=T - 1),
+        snap(mode="emergency"),
+        snap(mode="lockdown"),
+        snap(mode="closed"),
+        snap(health=health(relay="down")),
+        decided("admit", "admitted"),
+        *(decided("deny", reason) for reason in DENY_ROWS),
+        *(decided("refer", reason) for reason in DENY_ROWS),
+    ]
+    for s in snaps:
+        shown |= set(keys(screens.screen(s, T)))
+    assert shown == set(G.messages)
