@@ -20,7 +20,7 @@ from kiosk.fleet.commands import CommandReceiver
 from kiosk.fleet.link import MqttLink
 from kiosk.fleet.outbox import Outbox
 from kiosk.fleet.state import StatePublisher
-from kiosk.gate.view import GateView
+from kiosk.gate.view import GateSnapshot, GateView
 from kiosk.jwks import KeySet
 from kiosk.liveness import Liveness
 from kiosk.metrics import Metrics
@@ -129,7 +129,10 @@ class Daemon:
         # The observable gate and the web face (display.md). The controller does not publish
         # into the view yet (the core's rewiring does): until then records and the mode are
         # handed to it from here (_record, _publish_state).
-        self.view = GateView(now=self.clock.time)
+        self.view = GateView(
+            GateSnapshot(capacity=cfg.policy.capacity, kiosk_version=__version__),
+            now=self.clock.time,
+        )
         self.metrics = Metrics(version=__version__)
         self.view.subscribe(self.metrics)
         self.web = WebFace(

@@ -418,3 +418,21 @@ def test_a_console_that_needs_more_than_the_app_gives_is_left_off(monkeypatch, c
     monkeypatch.setitem(sys.modules, "kiosk.web.console", fake)
     assert not register_console(Routes(), {"view": "V"})
     assert "console needs ['journal']" in caplog.text
+
+
+def test_a_callers_routes_are_mounted_too(tmp_path):
+    from kiosk.web.server import Response
+
+    cfg = load_config(write_config(tmp_path, None))
+    face = WebFace(
+        cfg, view=GateView(), emit=lambda e: None, liveness=Liveness(), metrics=Metrics(version="x")
+    )
+    face.extra_routes = lambda routes: routes.add(
+        "GET", "/api/sim/ping", lambda r: Response.text(200, "pong")
+    )
+    face.start()
+    try:
+        assert face.server is not None
+        assert get(face.server, "/api/sim/ping")[1] == b"pong"
+    finally:
+        face.stop()

@@ -227,6 +227,8 @@ class WebFace:
 
     A server that cannot start (the port taken, a bad certificate) is one journal line: the
     gate works without its screen, and the technician sees why in the journal.
+    ``extra_routes`` (settable until ``start``) adds a caller's paths: ``kiosk sim --web``
+    mounts the simulated world's controls this way.
     """
 
     def __init__(
@@ -238,8 +240,10 @@ class WebFace:
         liveness: Liveness,
         metrics: Metrics,
         now: Callable[[], float] = time.time,
+        extra_routes: Callable[[Routes], None] | None = None,
     ) -> None:
         self._cfg = cfg
+        self.extra_routes = extra_routes
         self._args: dict[str, Any] = {
             "view": view,
             "emit": emit,
@@ -255,7 +259,7 @@ class WebFace:
         """Start what the configuration enables."""
         if self._cfg.web.enabled:
             try:
-                self.server = start_web(self._cfg, **self._args)
+                self.server = start_web(self._cfg, extra_routes=self.extra_routes, **self._args)
             except KioskError as exc:
                 log.error("web: not started, the display and console are dark: %s", exc)
             except Exception as exc:  # a bug in a page's set-up must not stop the gate
