@@ -436,3 +436,22 @@ def test_a_callers_routes_are_mounted_too(tmp_path):
         assert get(face.server, "/api/sim/ping")[1] == b"pong"
     finally:
         face.stop()
+
+
+def test_healthz_is_503_until_the_controller_has_turned_once(tmp_path):
+    cfg = load_config(write_config(tmp_path, None))
+    liveness = Liveness()
+    face = WebFace(
+        cfg, view=GateView(), emit=lambda e: None, liveness=liveness, metrics=Metrics(version="x")
+    )
+    face.start()
+    try:
+        assert face.server is not None
+        resp, body = get(face.server, "/healthz")
+        assert resp.status == 503 and json.loads(body)["stale"] == ["controller"]
+        liveness.beat("controller", 5.0)
+        assert get(face.server, "/healthz")[0].status == 200
+        liveness.forget("controller")
+        assert get(face.server, "/healthz")[0].status == 503
+    finally:
+        face.stop()

@@ -75,6 +75,7 @@ def build_routes(
     metrics_token: Secret | None = None,
     now: Callable[[], float] = time.time,
     console_options: dict[str, Any] | None = None,
+    require_loops: tuple[str, ...] = (),
 ) -> Routes:
     """The routes of the display, ``/metrics``, ``/healthz`` and (when it is there) the
     console."""
@@ -86,7 +87,7 @@ def build_routes(
         "/metrics",
         metrics_handler(metrics, remote=not is_loopback(host), token=metrics_token),
     )
-    routes.add("GET", "/healthz", healthz_handler(liveness, view))
+    routes.add("GET", "/healthz", healthz_handler(liveness, view, require=require_loops))
     register_console(
         routes,
         {
@@ -126,11 +127,15 @@ def metrics_handler(
     return handler
 
 
-def healthz_handler(liveness: Liveness, view: GateView) -> Callable[[Request], Response]:
-    """``GET /healthz``: 200 while every loop keeps its promise of progress, else 503."""
+def healthz_handler(
+    liveness: Liveness, view: GateView, *, require: tuple[str, ...] = ()
+) -> Callable[[Request], Response]:
+    """``GET /healthz``: 200 while every loop keeps its promise of progress, else 503; a
+    loop named in ``require`` that has not promised anything yet counts as stale (a
+    controller that never turned is not healthy)."""
 
     def handler(request: Request) -> Response:
-        stale = liveness.stale()
+        stale = sorted({*liveness.stale(), *(n for n in require if not liveness.promised(n))})
         body = {
             "ok": not stale,
             "stale": stale,  # loop names (controller, camera, scanner): nothing about people
@@ -198,6 +203,7 @@ def start_web(
     extra_routes: Callable[[Routes], None] | None = None,
     now: Callable[[], float] = time.time,
     console_options: dict[str, Any] | None = None,
+    require_loops: tuple[str, ...] = (),
 ) -> WebServer:
     """Build the routes, start the server (a thread of its own), say where it listens.
 
@@ -213,6 +219,7 @@ def start_web(
         metrics_token=cfg.metrics_token,
         now=now,
         console_options=console_options,
+        require_loops=require_loops,
     )
     if extra_routes is not None:
         extra_routes(routes)
@@ -241,6 +248,7 @@ class WebFace:
         metrics: Metrics,
         now: Callable[[], float] = time.time,
         extra_routes: Callable[[Routes], None] | None = None,
+        require_loops: tuple[str, ...] = ("controller",),
     ) -> None:
         self._cfg = cfg
         self.extra_routes = extra_routes
@@ -250,6 +258,7 @@ class WebFace:
             "liveness": liveness,
             "metrics": metrics,
             "now": now,
+            "require_loops": require_loops,
         }
         self._metrics = metrics
         self.server: WebServer | None = None
