@@ -31,7 +31,7 @@ class Key:
 
 SECTIONS: dict[str, dict[str, Key]] = {
     "kiosk": {
-        "id": Key(str),
+        "id": Key(str, None),  # None: the host name (load.py)
         "venue_id": Key(str),
         "state_dir": Key(str, None, path=True),
         "venue_secret": Key(str, None, secret=True),

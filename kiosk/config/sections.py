@@ -12,7 +12,8 @@ Lists of the TOML file become tuples (the records are immutable) and secrets bec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -22,9 +23,10 @@ from kiosk.secret import MASK, Secret
 
 Status = Literal["green", "blue", "yellow", "red"]
 
-FILLED_BY_LOADER = frozenset({("kiosk", "state_dir")})
-"""Keys whose schema default is None but which the loader always fills in (from the
-environment's STATE_DIRECTORY or the packaged default), so their field is never None."""
+FILLED_BY_LOADER = frozenset({("kiosk", "state_dir"), ("kiosk", "id")})
+"""Keys whose schema default is None but which the loader always fills in (the state folder
+from the environment's STATE_DIRECTORY or the packaged default, the id from the host name),
+so their field is never None."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,6 +231,11 @@ class Config:
     venue_secret: Secret
     token: Secret | None = None
     mqtt_password: Secret | None = None
+    #: The files merged, in order: ``path`` first, then its kiosk.d/*.toml (config/merge.py).
+    files: tuple[Path, ...] = ()
+    #: Where each key's value came from: ``"[kiosk] id"`` -> a file, "default" or "host name".
+    #: Provenance, not configuration: left out of equality and the hash.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -258,6 +265,9 @@ def build_config(
     venue_secret: str,
     token: str | None,
     mqtt_password: str | None,
+    *,
+    files: tuple[Path, ...] = (),
+    sources: Mapping[str, str] | None = None,
 ) -> Config:
     """The Config of validated ``values`` (section name to key to value) and secrets."""
     return Config(
@@ -276,4 +286,6 @@ def build_config(
         venue_secret=Secret(venue_secret),
         token=None if token is None else Secret(token),
         mqtt_password=None if mqtt_password is None else Secret(mqtt_password),
+        files=files or (path,),
+        sources=dict(sources or {}),
     )
