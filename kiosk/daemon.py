@@ -19,6 +19,7 @@ from kiosk.errors import KioskError
 from kiosk.fleet.commands import CommandReceiver
 from kiosk.fleet.link import MqttLink
 from kiosk.fleet.outbox import Outbox
+from kiosk.fleet.reload import install_reload_handler
 from kiosk.fleet.state import StatePublisher
 from kiosk.jwks import KeySet
 from kiosk.liveness import Liveness
@@ -249,13 +250,15 @@ class Daemon:
         self.controller.emit(Stop())
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT stop the daemon cleanly (relay released first on the way out).
+        """SIGTERM and SIGINT stop the daemon cleanly (relay released first on the way out);
+        SIGHUP reads the configuration again (kiosk/fleet/reload.py).
 
         The handler runs on the controller's own thread, possibly inside the queue's lock:
         it hands the stop to a new thread rather than touch the queue itself.
         """
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: threading.Thread(target=self.stop).start())
+        install_reload_handler(self.controller.emit)  # SIGHUP: systemctl reload
 
     def _housekeeping(self) -> None:
         """Refresh the pass keys now and then; keep the clock's high-water mark."""
