@@ -17,6 +17,7 @@ from kiosk.controller import GateController, GateTiming
 from kiosk.core import EVENTS_DB, Core, build_core
 from kiosk.errors import KioskError
 from kiosk.fleet.commands import CommandReceiver
+from kiosk.fleet.discovery import HomeAssistantDiscovery
 from kiosk.fleet.link import MqttLink
 from kiosk.fleet.outbox import Outbox
 from kiosk.fleet.reload import install_reload_handler
@@ -127,6 +128,14 @@ class Daemon:
         self.commands: CommandReceiver | None = None
         if self.link is not None:
             self.state_pub = StatePublisher(self.link, initial=self.controller.state())
+            ha = cfg.homeassistant  # publishes on connect; with it off, removes what it published
+            HomeAssistantDiscovery(
+                self.link,
+                enabled=ha.enabled,
+                prefix=ha.prefix,
+                state_dir=cfg.state_dir,
+                version=__version__,
+            ).start()
             self._command_replay = ReplayStore(cfg.state_dir / COMMANDS_DB, clock=self.clock)
             operator_keys = _operator_keys(cfg)
             self.commands = CommandReceiver(

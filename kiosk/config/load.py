@@ -83,6 +83,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         sections[name] = _section(table, keys, f"[{name}]", problems, extra)
     gpio_given = raw.get("gpio")
     _cross_checks(sections, problems, set(gpio_given) if isinstance(gpio_given, dict) else set())
+    _homeassistant(sections, problems)
     secret = _venue_secret(sections["kiosk"], problems)
     token = _token(sections["status"], problems)
     mqtt_password = _mqtt_password(sections["mqtt"], problems)
@@ -249,6 +250,21 @@ def _cross_checks(s: dict[str, dict[str, Any]], problems: _Problems, gpio_given:
     if bool(status["client_cert"]) != bool(status["client_key"]) and status["client_key"]:
         problems.add("[status] client_cert", "is required when client_key is set")
     _pin_conflicts(s["gpio"], gpio_given, problems)
+
+
+def _homeassistant(s: dict[str, dict[str, Any]], problems: _Problems) -> None:
+    """The discovery prefix is where Home Assistant listens: topic levels, no wildcards."""
+    prefix = s["homeassistant"]["prefix"]
+    if isinstance(prefix, str) and (
+        not prefix or "" in prefix.split("/") or {"+", "#"} & set(prefix)
+    ):
+        problems.add(
+            "[homeassistant] prefix",
+            f"{shown_value(prefix)} must be topic levels like 'homeassistant': not empty, no "
+            "empty level (no leading, trailing or double '/'), no MQTT wildcard '+' or '#'",
+        )
+    if s["homeassistant"]["enabled"] and not s["mqtt"]["enabled"]:
+        problems.add("[homeassistant] enabled", "needs [mqtt] enabled = true (it publishes there)")
 
 
 def _id_from_host_name(kiosk: dict[str, Any], problems: _Problems) -> None:

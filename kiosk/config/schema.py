@@ -127,6 +127,10 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "retention_s": Key(float, 7 * 86_400.0, min=60, max=366 * 86_400),
         "max_events": Key(int, 1_000_000, min=1000, max=100_000_000),
     },
+    "homeassistant": {
+        "enabled": Key(bool, False),
+        "prefix": Key(str, "homeassistant"),
+    },
 }
 
 # Arrays of tables inside [policy]: [[policy.hours]] and [[policy.rule]].

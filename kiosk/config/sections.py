@@ -175,6 +175,14 @@ class MqttSection(Section):
     max_events: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class HomeAssistantSection(Section):
+    """[homeassistant]: Home Assistant MQTT discovery (kiosk/fleet/discovery.py)."""
+
+    enabled: bool
+    prefix: str
+
+
 SECTION_TYPES: dict[str, type[Section]] = {
     "kiosk": KioskSection,
     "passes": PassesSection,
@@ -186,6 +194,7 @@ SECTION_TYPES: dict[str, type[Section]] = {
     "scanner": ScannerSection,
     "gpio": GpioSection,
     "mqtt": MqttSection,
+    "homeassistant": HomeAssistantSection,
 }
 ATTRIBUTES = {name: name for name in SECTION_TYPES} | {"policy": "policy_section"}
 """The Config attribute of each section: ``cfg.policy`` is the venue policy built from
@@ -227,6 +236,7 @@ class Config:
     scanner: ScannerSection
     gpio: GpioSection
     mqtt: MqttSection
+    homeassistant: HomeAssistantSection
     policy: VenuePolicy
     venue_secret: Secret
     token: Secret | None = None
@@ -282,6 +292,7 @@ def build_config(
         scanner=build_section(ScannerSection, "scanner", values["scanner"]),
         gpio=build_section(GpioSection, "gpio", values["gpio"]),
         mqtt=build_section(MqttSection, "mqtt", values["mqtt"]),
+        homeassistant=build_section(HomeAssistantSection, "homeassistant", values["homeassistant"]),
         policy=policy,
         venue_secret=Secret(venue_secret),
         token=None if token is None else Secret(token),
