@@ -10,6 +10,7 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.config import load_config
+from kiosk.config.commissioning import findings
 from kiosk.config.merge import config_files, merge_files
 from kiosk.errors import ConfigError
 from support import write_config
@@ -189,3 +190,22 @@ def test_config_check_show_says_where_each_key_came_from(tmp_path: Path, capsys)
     assert shown["sources"]["[kiosk] id"] == str(gate)
     assert shown["sources"]["[kiosk] venue_id"] == str(base)
     assert shown["sources"]["[gate] unlock_s"] == "default"
+
+
+def test_a_commissioning_finding_names_the_per_gate_file(tmp_path: Path) -> None:
+    """An inline secret in a world-readable kiosk.d file: that file is named, and chmodded."""
+    keys = tmp_path / "passes.jwks.json"
+    keys.write_text(
+        json.dumps({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": "A" * 43}]})
+    )
+    base = write_config(
+        tmp_path,
+        kiosk={"venue_secret": None},
+        passes={"issuers": ["kz-health"], "keys_file": str(keys)},
+    )
+    base.chmod(0o640)
+    gate = drop_in(base, "20-gate.toml", '[kiosk]\nvenue_secret = "a-real-venue-secret-0042"\n')
+    gate.chmod(0o644)
+    [item] = [f for f in findings(load_config(base)) if "readable by every user" in f.message]
+    assert (item.path, item.where) == (gate, "[kiosk] venue_secret")
+    assert str(gate) in item.message and item.fix.endswith(f"chmod 0640 {gate}")

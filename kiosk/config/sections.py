@@ -252,6 +252,11 @@ class Config:
         """Where the event store and other state live."""
         return Path(self.kiosk.state_dir)
 
+    def file_of(self, where: str) -> Path:
+        """The file that set the key ``where`` (``"[kiosk] venue_secret"``), else ``path``."""
+        source = self.sources.get(where)
+        return Path(source) if source and source not in ("default", "host name") else self.path
+
     def section(self, name: str) -> Section:
         """The record of the section called ``name`` in the file ("policy" included)."""
         if name not in ATTRIBUTES:
