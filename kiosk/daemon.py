@@ -17,8 +17,10 @@ from kiosk.controller import GateController, GateTiming
 from kiosk.core import EVENTS_DB, Core, build_core
 from kiosk.errors import KioskError
 from kiosk.fleet.commands import CommandReceiver
+from kiosk.fleet.discovery import HomeAssistantDiscovery
 from kiosk.fleet.link import MqttLink
 from kiosk.fleet.outbox import Outbox
+from kiosk.fleet.reload import install_reload_handler
 from kiosk.fleet.state import StatePublisher
 from kiosk.gate.view import GateSnapshot, GateView
 from kiosk.jwks import KeySet
@@ -147,6 +149,14 @@ class Daemon:
         self.commands: CommandReceiver | None = None
         if self.link is not None:
             self.state_pub = StatePublisher(self.link, initial=self.controller.state())
+            ha = cfg.homeassistant  # publishes on connect; with it off, removes what it published
+            HomeAssistantDiscovery(
+                self.link,
+                enabled=ha.enabled,
+                prefix=ha.prefix,
+                state_dir=cfg.state_dir,
+                version=__version__,
+            ).start()
             self._command_replay = ReplayStore(cfg.state_dir / COMMANDS_DB, clock=self.clock)
             operator_keys = _operator_keys(cfg)
             self.commands = CommandReceiver(
@@ -275,13 +285,15 @@ class Daemon:
         self.controller.emit(Stop())
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT stop the daemon cleanly (relay released first on the way out).
+        """SIGTERM and SIGINT stop the daemon cleanly (relay released first on the way out);
+        SIGHUP reads the configuration again (kiosk/fleet/reload.py).
 
         The handler runs on the controller's own thread, possibly inside the queue's lock:
         it hands the stop to a new thread rather than touch the queue itself.
         """
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: threading.Thread(target=self.stop).start())
+        install_reload_handler(self.controller.emit)  # SIGHUP: systemctl reload
 
     def _housekeeping(self) -> None:
         """Refresh the pass keys now and then; keep the clock's high-water mark."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kiosk.config import Config, load_config
+from kiosk.config.merge import merge_files
 from kiosk.config.schema import SECTIONS
 from kiosk.errors import ConfigError, DeviceError, KioskError
 
@@ -111,8 +111,9 @@ def relay_settings_despite_errors(path: str | Path) -> RelaySettings | None:
     unrelated place (a missing token file, a typo in [policy]): only these four keys matter.
     """
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        # Merged with kiosk.d as the daemon read it: a gate's own file may move its relay pin.
+        raw = merge_files(Path(path)).data
+    except ConfigError:  # any file unreadable: its relay keys are unknown
         return None
     gpio, gate = raw.get("gpio", {}), raw.get("gate", {})
     if not isinstance(gpio, dict) or not isinstance(gate, dict):

@@ -84,7 +84,7 @@ def test_messages_name_section_and_key(files: dict[str, Path], capsys) -> None:
         "not_utf8": "not UTF-8 text",
         "nul_path": "[passes] keys_file: contains a NUL character",
         "bad_time": "[[policy.hours]] #1 open: '25:99' is not a time of day",
-        "empty": "[kiosk] id: is required",
+        "empty": "[kiosk] venue_id: is required",
         "table_for_string": "[kiosk] id: expected a string, got {'a': 1}",
         "folder": "cannot read: Is a directory",
         "missing": "cannot read: No such file or directory",

@@ -129,6 +129,28 @@ def test_config_error_elsewhere_still_releases_the_relay_and_exits_2(tmp_path, c
     assert "GPIO17 released" in err
 
 
+def test_a_broken_configuration_releases_the_relay_a_gate_file_moved(tmp_path, capsys):
+    """kiosk.d/20-gate.toml puts this gate's relay on GPIO5: released there, not on 17."""
+    path = write_config(tmp_path, gpio={"pin_factory": "mock"}, policy={"offline_rule": "x"})
+    (tmp_path / "kiosk.d").mkdir()
+    (tmp_path / "kiosk.d" / "20-gate.toml").write_text("[gpio]\nrelay = 5\n")
+    factory = MockFactory()
+    pin = factory.pin(5)
+    pin.function, pin.state = "output", True  # energised by the crashed daemon
+    assert cmd_release(argparse.Namespace(config=str(path)), mock_factory=factory) == 2
+    assert factory.pin(5).state is False
+    assert "GPIO5 released" in capsys.readouterr().err
+
+
+def test_a_broken_gate_file_means_the_relay_keys_are_unknown(tmp_path, capsys):
+    path = write_config(tmp_path, gpio={"pin_factory": "mock"})
+    (tmp_path / "kiosk.d").mkdir()
+    (tmp_path / "kiosk.d" / "20-gate.toml").write_text("[gpio\nrelay = 5\n")
+    assert cmd_release(argparse.Namespace(config=str(path))) == 2
+    err = capsys.readouterr().err
+    assert "20-gate.toml: not valid TOML" in err and "NOT released" in err
+
+
 def test_unreadable_relay_keys_say_the_relay_was_not_released(tmp_path, capsys):
     path = tmp_path / "kiosk.toml"
     path.write_text("[gpio\nrelay = 17\n")

@@ -100,6 +100,10 @@ def test_runs_the_daemon_and_releases_the_relay_after_every_exit(unit):
     )
 
 
+def test_reload_sends_sighup_to_the_daemon(unit):
+    assert one(unit, "Service", "ExecReload") == "/bin/kill -HUP $MAINPID"
+
+
 def test_restarts_a_failing_daemon_but_not_a_config_error_nor_in_a_tight_loop(unit):
     assert one(unit, "Service", "Restart") == "on-failure"
     assert str(EX_CONFIG) in one(unit, "Service", "RestartPreventExitStatus").split()

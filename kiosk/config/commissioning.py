@@ -89,7 +89,7 @@ def findings(cfg: Config) -> list[Finding]:
     found: list[Finding] = []
 
     def add(where: str, message: str, fix: str, *, unsafe: bool = False) -> None:
-        found.append(Finding(cfg.path, where, message, fix, unsafe))
+        found.append(Finding(cfg.file_of(where), where, message, fix, unsafe))
 
     if not is_simulation(cfg):
         _placeholders(cfg, add)
@@ -202,14 +202,15 @@ def _secret_modes(cfg: Config, add: Any) -> None:
     held = [(s, k) for s, k in INLINE_SECRETS if cfg.section(s).as_dict()[k]]
     if _is_sim_secret(cfg):  # public anyway: said as unsafe above
         held = [(s, k) for s, k in held if k != "venue_secret"]
-    mode = _mode(str(cfg.path))
     for section, key in held:
+        file = cfg.file_of(f"[{section}] {key}")  # kiosk.toml or a kiosk.d file
+        mode = _mode(str(file))
         if mode is not None and mode & stat.S_IROTH:
             add(
                 f"[{section}] {key}",
-                f"is written in the file, and {cfg.path} is readable by every user of this "
+                f"is written in the file, and {file} is readable by every user of this "
                 f"machine (mode {mode & 0o777:04o})",
-                f"move it to {key}_file (mode 0640), or chmod 0640 {cfg.path}",
+                f"move it to {key}_file (mode 0640), or chmod 0640 {file}",
             )
 
 

@@ -6,13 +6,15 @@ import difflib
 import math
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kiosk.config.merge import Merged, merge_files
 from kiosk.config.schema import DAYS, REQUIRED, SECTIONS, TABLES, Key
 from kiosk.config.sections import Config, Section, build_config
-from kiosk.config.values import is_loopback, read_toml, shown_value, url_host, used_pins
+from kiosk.config.values import is_loopback, shown_value, url_host, used_pins
 from kiosk.errors import ConfigError, KioskError
 from kiosk.fleet.broker import BrokerUrlError, parse_broker_url
 from kiosk.policy import (
@@ -32,21 +34,43 @@ _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _TIME = re.compile(r"[0-9]{2}:[0-9]{2}")  # ASCII digits only: int() would take any script's
 
 
+# "[kiosk] id", "[[policy.hours]] #2 open", "[gpio] led_red (default 22)": section and key.
+_WHERE = re.compile(r"\[\[?([^\]]+)\]\]?(?: #\d+)?(?: ([A-Za-z0-9_]+))?")
+
+
 class _Problems:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    """Every problem found, each line naming the file its key came from (kiosk.d merging)."""
+
+    def __init__(self, merged: Merged) -> None:
+        self.merged = merged
         self.items: list[str] = []
 
     def add(self, where: str, message: str) -> None:
-        self.items.append(f"{self.path}: {where}: {message}")
+        self.items.append(f"{self.file_of(where)}: {where}: {message}")
+
+    def file_of(self, where: str) -> Path:
+        """The file that set the key ``where`` names (the base file if none did)."""
+        m = _WHERE.match(where)
+        if m is None:
+            return self.merged.files[0]
+        if m.group(2) and "." not in m.group(1):
+            # A key set in no file (required, or a default in a clash) belongs in the base.
+            found = self.merged.sources.get((m.group(1), m.group(2)))
+            return found or self.merged.files[0]
+        return self.merged.file_of(tuple(m.group(1).split(".")))
+
+    def base(self, where: str) -> Path:
+        """The folder a relative path in ``where`` is resolved against: its file's."""
+        return self.file_of(where).resolve().parent
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate ``path``; raise ConfigError listing every problem."""
+    """Read and validate ``path`` merged with the ``kiosk.d/*.toml`` beside it
+    (kiosk/config/merge.py); raise ConfigError listing every problem, each naming its file."""
     path = Path(path)
-    raw = read_toml(path)
-    problems = _Problems(path)
-    base = path.resolve().parent
+    merged = merge_files(path)
+    raw = merged.data
+    problems = _Problems(merged)
     sections: dict[str, dict[str, Any]] = {}
     for name in raw:
         if name not in SECTIONS:
@@ -57,16 +81,17 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             problems.add(f"[{name}]", "must be a table")
             table = {}
         extra = set(TABLES) if name == "policy" else {"messages"} if name == "web" else set()
-        sections[name] = _section(table, keys, f"[{name}]", base, problems, extra)
+        sections[name] = _section(table, keys, f"[{name}]", problems, extra)
     gpio_given = raw.get("gpio")
     _cross_checks(sections, problems, set(gpio_given) if isinstance(gpio_given, dict) else set())
+    _homeassistant(sections, problems)
     secret = _venue_secret(sections["kiosk"], problems)
     token = _token(sections["status"], problems)
     mqtt_password = _mqtt_password(sections["mqtt"], problems)
     metrics_token = _metrics_token(sections["web"], problems)
     web_raw = raw.get("web")
     messages = _messages(web_raw.get("messages") if isinstance(web_raw, dict) else None, problems)
-    policy = _policy(raw.get("policy", {}), sections["policy"], problems, base)
+    policy = _policy(raw.get("policy", {}), sections["policy"], problems)
     if problems.items:
         raise ConfigError(problems.items)
     assert policy is not None
@@ -79,7 +104,24 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         mqtt_password,
         metrics_token=metrics_token,
         messages=messages,
+        files=merged.files,
+        sources=_sources(merged),
     )
+
+
+def _sources(merged: Merged) -> dict[str, str]:
+    """``"[kiosk] id"`` -> the file that set it, ``"default"``, or ``"host name"``."""
+    out: dict[str, str] = {}
+    for name, keys in SECTIONS.items():
+        for key in keys:
+            found = merged.sources.get((name, key))
+            out[f"[{name}] {key}"] = str(found) if found else "default"
+    if ("kiosk", "id") not in merged.sources:
+        out["[kiosk] id"] = "host name"
+    for name in TABLES:
+        found = merged.sources.get(("policy", name))
+        out[f"[[policy.{name}]]"] = str(found) if found else "default"
+    return out
 
 
 def _near(name: str, known: Any) -> str:
@@ -91,7 +133,6 @@ def _section(
     table: dict[str, Any],
     keys: dict[str, Key],
     where: str,
-    base: Path,
     problems: _Problems,
     extra: set[str],
 ) -> dict[str, Any]:
@@ -107,6 +148,7 @@ def _section(
             continue
         value = _value(table[key], spec, f"{where} {key}", problems)
         if value is not None and spec.path:
+            base = problems.base(f"{where} {key}")
             value = _path(value, spec, base, f"{where} {key}", problems)
         values[key] = value
     return values
@@ -171,6 +213,8 @@ def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) 
 
 def _cross_checks(s: dict[str, dict[str, Any]], problems: _Problems, gpio_given: set[str]) -> None:
     kiosk, status = s["kiosk"], s["status"]
+    if kiosk["id"] is None:
+        _id_from_host_name(kiosk, problems)
     for key in ("id", "venue_id"):
         value = kiosk[key]
         if isinstance(value, str) and _ID.fullmatch(value) is None:
@@ -306,6 +350,35 @@ def _one_time_placeholder(line: str) -> bool:
     return "{time}" in line and "{" not in rest and "}" not in rest
 
 
+def _homeassistant(s: dict[str, dict[str, Any]], problems: _Problems) -> None:
+    """The discovery prefix is where Home Assistant listens: topic levels, no wildcards."""
+    prefix = s["homeassistant"]["prefix"]
+    if isinstance(prefix, str) and (
+        not prefix or "" in prefix.split("/") or {"+", "#"} & set(prefix)
+    ):
+        problems.add(
+            "[homeassistant] prefix",
+            f"{shown_value(prefix)} must be topic levels like 'homeassistant': not empty, no "
+            "empty level (no leading, trailing or double '/'), no MQTT wildcard '+' or '#'",
+        )
+    if s["homeassistant"]["enabled"] and not s["mqtt"]["enabled"]:
+        problems.add("[homeassistant] enabled", "needs [mqtt] enabled = true (it publishes there)")
+
+
+def _id_from_host_name(kiosk: dict[str, Any], problems: _Problems) -> None:
+    """``[kiosk] id`` left out: the host name is the id (40 gates, one shared file), if it is
+    one; a host name that cannot be a topic level is a problem naming [kiosk] id."""
+    host = socket.gethostname()
+    if _ID.fullmatch(host) is None:
+        problems.add(
+            "[kiosk] id",
+            f"not set, and the host name {shown_value(host)} cannot be the id: it must be 1 to "
+            "64 letters, digits, '.', '_', ':' or '-'; set [kiosk] id",
+        )
+        return
+    kiosk["id"] = host
+
+
 def _pin_conflicts(gpio: dict[str, Any], given: set[str], problems: _Problems) -> None:
     """Two functions on one pin; a pin left at its default is the one named, as a default,
     since the technician set the other one on purpose and may not know the default."""
@@ -401,7 +474,7 @@ def _window(
     return Window(days, a, b)
 
 
-def _policy(raw: Any, p: dict[str, Any], problems: _Problems, base: Path) -> VenuePolicy | None:
+def _policy(raw: Any, p: dict[str, Any], problems: _Problems) -> VenuePolicy | None:
     try:
         if p["timezone"] is not None:  # a wrong type is reported already
             ZoneInfo(p["timezone"])
@@ -418,7 +491,7 @@ def _policy(raw: Any, p: dict[str, Any], problems: _Problems, base: Path) -> Ven
             if not isinstance(item, dict):
                 problems.add(where, "must be a table")
                 continue
-            values = _section(item, keys, where, base, problems, set())
+            values = _section(item, keys, where, problems, set())
             if name == "hours":
                 windows[name].append(_window(values, "open", "close", where, problems))
             else:

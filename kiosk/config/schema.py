@@ -32,7 +32,7 @@ class Key:
 
 SECTIONS: dict[str, dict[str, Key]] = {
     "kiosk": {
-        "id": Key(str),
+        "id": Key(str, None),  # None: the host name (load.py)
         "venue_id": Key(str),
         "state_dir": Key(str, None, path=True),
         "venue_secret": Key(str, None, secret=True),
@@ -144,6 +144,10 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "metrics": {
         "textfile": Key(str, None, path=True),
         "textfile_period_s": Key(float, 15.0, min=1, max=3600),
+    },
+    "homeassistant": {
+        "enabled": Key(bool, False),
+        "prefix": Key(str, "homeassistant"),
     },
 }
 

@@ -13,7 +13,7 @@ Lists of the TOML file become tuples (the records are immutable) and secrets bec
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -23,9 +23,10 @@ from kiosk.secret import MASK, Secret
 
 Status = Literal["green", "blue", "yellow", "red"]
 
-FILLED_BY_LOADER = frozenset({("kiosk", "state_dir"), ("web", "accounts_file")})
-"""Keys whose schema default is None but which the loader always fills in (from the
-environment's STATE_DIRECTORY or the packaged default), so their field is never None."""
+FILLED_BY_LOADER = frozenset({("kiosk", "state_dir"), ("kiosk", "id"), ("web", "accounts_file")})
+"""Keys whose schema default is None but which the loader always fills in (the state folder
+from the environment's STATE_DIRECTORY or the packaged default, the id from the host name,
+the console's accounts beside the state), so their field is never None."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,6 +206,14 @@ class MetricsSection(Section):
     textfile_period_s: float
 
 
+@dataclass(frozen=True, kw_only=True)
+class HomeAssistantSection(Section):
+    """[homeassistant]: Home Assistant MQTT discovery (kiosk/fleet/discovery.py)."""
+
+    enabled: bool
+    prefix: str
+
+
 SECTION_TYPES: dict[str, type[Section]] = {
     "kiosk": KioskSection,
     "passes": PassesSection,
@@ -218,6 +227,7 @@ SECTION_TYPES: dict[str, type[Section]] = {
     "mqtt": MqttSection,
     "web": WebSection,
     "metrics": MetricsSection,
+    "homeassistant": HomeAssistantSection,
 }
 ATTRIBUTES = {name: name for name in SECTION_TYPES} | {"policy": "policy_section"}
 """The Config attribute of each section: ``cfg.policy`` is the venue policy built from
@@ -261,6 +271,7 @@ class Config:
     mqtt: MqttSection
     web: WebSection
     metrics: MetricsSection
+    homeassistant: HomeAssistantSection
     policy: VenuePolicy
     venue_secret: Secret
     token: Secret | None = None
@@ -269,6 +280,11 @@ class Config:
     #: The venue's own display lines, ``[web.messages.LANG]``, as (language, key, line)
     #: triples (a Config is hashable); ``message_overrides`` gives them as a mapping.
     messages: tuple[tuple[str, str, str], ...] = ()
+    #: The files merged, in order: ``path`` first, then its kiosk.d/*.toml (config/merge.py).
+    files: tuple[Path, ...] = ()
+    #: Where each key's value came from: ``"[kiosk] id"`` -> a file, "default" or "host name".
+    #: Provenance, not configuration: left out of equality and the hash.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def message_overrides(self) -> dict[str, dict[str, str]]:
         """The venue's display lines: language -> message key -> line."""
@@ -281,6 +297,11 @@ class Config:
     def state_dir(self) -> Path:
         """Where the event store and other state live."""
         return Path(self.kiosk.state_dir)
+
+    def file_of(self, where: str) -> Path:
+        """The file that set the key ``where`` (``"[kiosk] venue_secret"``), else ``path``."""
+        source = self.sources.get(where)
+        return Path(source) if source and source not in ("default", "host name") else self.path
 
     def section(self, name: str) -> Section:
         """The record of the section called ``name`` in the file ("policy" included)."""
@@ -310,6 +331,8 @@ def build_config(
     *,
     metrics_token: str | None = None,
     messages: Mapping[str, Mapping[str, str]] | None = None,
+    files: tuple[Path, ...] = (),
+    sources: Mapping[str, str] | None = None,
 ) -> Config:
     """The Config of validated ``values`` (section name to key to value) and secrets."""
     return Config(
@@ -326,6 +349,7 @@ def build_config(
         mqtt=build_section(MqttSection, "mqtt", values["mqtt"]),
         web=build_section(WebSection, "web", values["web"]),
         metrics=build_section(MetricsSection, "metrics", values["metrics"]),
+        homeassistant=build_section(HomeAssistantSection, "homeassistant", values["homeassistant"]),
         policy=policy,
         venue_secret=Secret(venue_secret),
         token=None if token is None else Secret(token),
@@ -336,4 +360,6 @@ def build_config(
             for lang, lines in (messages or {}).items()
             for key, line in lines.items()
         ),
+        files=files or (path,),
+        sources=dict(sources or {}),
     )

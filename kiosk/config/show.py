@@ -15,8 +15,9 @@ from kiosk.policy import Window
 
 
 def shown(cfg: Config) -> dict[str, Any]:
-    """A JSON-ready dict: the masked sections, the windows, and ``venue_policy``."""
-    out = cfg.masked()
+    """A JSON-ready dict: the masked sections, the windows, ``venue_policy``, the ``files``
+    merged and ``sources``: which file each key came from ("default" when from none)."""
+    out: dict[str, Any] = dict(cfg.masked())
     p = cfg.policy
     out["policy"]["hours"] = [_window(w, "open", "close") for w in p.hours]
     out["policy"]["rule"] = [
@@ -41,6 +42,8 @@ def shown(cfg: Config) -> dict[str, Any]:
         "max_pass_age_s": p.max_pass_age_s,
         "lock_s": p.lock_s,
     }
+    out["files"] = [str(f) for f in cfg.files]
+    out["sources"] = dict(cfg.sources)
     return out
 
 
