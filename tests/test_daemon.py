@@ -98,7 +98,7 @@ def test_relay_stays_released_through_start_and_stop(tmp_path):
 
 
 def test_a_lockdown_survives_a_restart(tmp_path, caplog):
-    from kiosk.events import Command
+    from kiosk.gate.inputs import Command
 
     caplog.set_level(logging.INFO)
     cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock"}))
@@ -115,9 +115,9 @@ def test_a_lockdown_survives_a_restart(tmp_path, caplog):
                 assert done.wait(10)
             else:
                 deadline = time.monotonic() + 10
-                while daemon.controller.mode != "lockdown" and time.monotonic() < deadline:
+                while daemon.view.snapshot().mode != "lockdown" and time.monotonic() < deadline:
                     time.sleep(0.02)
-                assert daemon.controller.mode == "lockdown"  # until an operator resumes
+                assert daemon.view.snapshot().mode == "lockdown"  # until an operator resumes
                 # Said once, by the controller (the daemon said it too, before).
                 said = [r.getMessage() for r in caplog.records if "LOCKDOWN" in r.getMessage()]
                 assert said[-1].startswith("LOCKDOWN (as recorded before the restart)")
@@ -139,10 +139,10 @@ def test_the_fire_alarm_line_names_the_configured_pin(tmp_path, caplog):
         runner.start()
         try:
             deadline = time.monotonic() + 10
-            while daemon.controller.mode != "normal" and time.monotonic() < deadline:
+            while daemon.view.snapshot().mode != "normal" and time.monotonic() < deadline:
                 time.sleep(0.02)
             world.turnstile.fire_alarm(True)
-            while daemon.controller.mode != "emergency" and time.monotonic() < deadline:
+            while daemon.view.snapshot().mode != "emergency" and time.monotonic() < deadline:
                 time.sleep(0.02)
         finally:
             daemon.stop()
@@ -172,7 +172,7 @@ def test_a_kiosk_off_overnight_starts_the_day_at_zero(tmp_path):
             daemon = Daemon(
                 cfg, sim=world.hardware(), clock=FakeClock(evening + hours_later * 3600)
             )
-            assert daemon.controller.occupancy == expected, hours_later
+            assert daemon.view.snapshot().occupancy == expected, hours_later
             daemon.hardware.close()
             daemon.store.close()
             daemon.core.close()

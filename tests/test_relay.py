@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from drivers.relay import (
 from gate_rig import Rig
 from kiosk.devices import Light
 from kiosk.errors import DeviceError
+from support import wait_until
 
 RELAY = 17
 TIMEOUT = 15.0  # generous: a busy 2-core machine may stall a thread for seconds
@@ -42,16 +42,6 @@ POLARITY_AND_SITE = pytest.mark.parametrize(
 def levels(pin: MockPin) -> list[float]:
     """The pin's timeline as levels."""
     return [float(s.state) for s in pin.states]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
-    """Poll ``condition`` until true; the timeout only guards against a hang."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 @pytest.fixture
