@@ -27,7 +27,7 @@ from kiosk.gate.controller import GateController
 from kiosk.gate.inputs import Stop
 from kiosk.gate.parts import GateTiming, Heartbeat, Restored
 from kiosk.gate.records import StoreRecorder
-from kiosk.gate.view import GateSnapshot, GateView
+from kiosk.gate.view import DOWN, OK, GateSnapshot, GateView
 from kiosk.jwks import KeySet
 from kiosk.liveness import Liveness
 from kiosk.policy import PolicyHolder, VenuePolicy
@@ -199,6 +199,19 @@ class Kiosk:
             self.link_status = "no status service configured"
         if self.clock_guard.problem():
             self.link_status += "; clock not trusted"
+        self.report_health()
+
+    def report_health(self) -> None:
+        """Tell the view what the controller does not know: the clock's trust (the
+        ClockGuard), the broker (the link), the outbox's backlog. Called before READY and on
+        every housekeeping turn (so at most HOUSEKEEPING_S old)."""
+        trusted = self.clock_guard.problem() is None
+        parts = {"clock": OK if trusted else DOWN}
+        backlog = 0
+        if self.link is not None and self.outbox is not None:
+            parts["broker"] = OK if self.link.connected else DOWN
+            backlog = max(0, self.outbox.stats().backlog)
+        self.view.publish(clock_trusted=trusted, backlog=backlog, health_parts=parts)
 
     def _housekeeping(self) -> None:
         """Refresh the pass keys now and then; keep the clock's high-water mark."""
@@ -217,7 +230,7 @@ class Kiosk:
                 next_save = now + HWM_SAVE_S
 
     def _housekeeping_turn(self, refresh: bool, next_keys: float, next_save: float) -> None:
-        self.clock_guard.problem()  # moves the mark up, says so when the clock jumps
+        self.report_health()  # moves the clock's mark up, says so when the clock jumps
         now = time.monotonic()
         if refresh and now >= next_keys:
             self.core.keys.refresh(self.core.lookup)  # type: ignore[arg-type]
@@ -289,7 +302,6 @@ def build_kiosk(
         memory=_CoreMemory(core),
         reload=_ConfigPolicy(cfg),
         heartbeat=heartbeat,
-        clock_trust=clock_guard,
         restored=Restored(
             occupancy=_restored_occupancy(store, cfg.policy, clock.time()),
             lockdown=last_mode == "lockdown",

@@ -527,3 +527,83 @@ def test_a_lookup_that_never_returns_still_ends_in_a_decision(tmp_path, status_s
     finally:
         hanging.release.set()
         r.stop()
+
+
+# -- the observable gate (kiosk/gate/view.py), on the fake clock --------------------------------
+
+
+def test_the_view_follows_the_gate_and_shows_the_holder_masked_never_the_subject(
+    gate, population, issuer
+):
+    g = gate(policy={"capacity": 10})
+    start = g.view.snapshot()
+    assert (start.mode, start.turnstile, start.light, start.occupancy) == (
+        "normal",
+        "locked",
+        "idle",
+        0,
+    )
+    assert start.capacity == 10 and start.kiosk_version
+    g.present(green_pass(population, issuer))
+    snap = g.view.snapshot()
+    [decision] = g.of("decision")
+    assert (snap.turnstile, snap.light, snap.sound) == ("free", "admit", "short")
+    last = snap.last_decision
+    assert last is not None and (last.decision, last.reason, last.source) == (
+        "admit",
+        "admitted",
+        "scanner",
+    )
+    assert last.seq == decision["seq"] and last.holder_masked and "*" in last.holder_masked
+    assert decision["subject"] not in repr(snap)
+    g.passage()
+    after = g.view.snapshot()
+    assert (after.turnstile, after.occupancy, after.light) == ("locked", 1, "idle")
+    assert after.version > snap.version > start.version
+    assert [e["type"] for e in g.view.recent()] == g.types()  # every record, in order
+
+
+def test_the_view_shows_modes_devices_and_the_status_service(gate, population, status_service):
+    from kiosk.gate.inputs import DeviceStatus, FireAlarmInput
+
+    status_service.faults.set(down=True)
+    g = gate(status={"deadline_ms": 200})
+    g.handle(DeviceStatus("camera", False, "unplugged"))
+    g.present(green_iin(population).sub[4:])
+    snap = g.view.snapshot()
+    assert snap.health["camera"] == "down" and snap.health["status"] == "down"
+    assert snap.health["disk"] == "ok" and snap.offline
+    g.handle(DeviceStatus("camera", True, "back"))
+    g.handle(FireAlarmInput(True, g.clock.monotonic()))
+    snap = g.view.snapshot()
+    assert snap.health["camera"] == "ok"
+    assert (snap.mode, snap.turnstile, snap.light) == ("emergency", "free", "emergency")
+
+
+def test_a_refused_remote_command_is_recorded_by_the_controller(gate):
+    from kiosk.gate.inputs import CommandRefused
+
+    g = gate()
+    g.handle(CommandRefused("bad_signature"))
+    g.handle(CommandRefused("replayed", cmd="lockdown", jti="j-1"))
+    refused = [{k: e[k] for k in ("cmd", "jti", "origin", "ok", "error")} for e in g.of("command")]
+    assert refused == [
+        {"cmd": None, "jti": None, "origin": "mqtt", "ok": False, "error": "bad_signature"},
+        {"cmd": "lockdown", "jti": "j-1", "origin": "mqtt", "ok": False, "error": "replayed"},
+    ]
+    assert g.view.snapshot().mode == "normal"  # refused: nothing changed
+
+
+def test_a_failing_store_shows_as_disk_down(gate, monkeypatch):
+    from kiosk.errors import StoreError
+    from kiosk.gate.inputs import FireAlarmInput
+
+    g = gate()
+
+    def full(*args, **kwargs):
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(g.kiosk.store, "record", full)
+    g.handle(FireAlarmInput(True, g.clock.monotonic()))
+    snap = g.view.snapshot()
+    assert snap.health["disk"] == "down" and snap.mode == "emergency"

@@ -37,7 +37,6 @@ from kiosk.gate.loop import GateLoop
 from kiosk.gate.modes import ModeMachine
 from kiosk.gate.outputs import LIGHT_TIMER, GateOutputs
 from kiosk.gate.parts import (
-    ClockTrust,
     GateDevices,
     GateMemory,
     GateTiming,
@@ -88,7 +87,6 @@ class GateController(GateLoop):
         memory: GateMemory | None = None,
         reload: PolicyLoader | None = None,
         heartbeat: Heartbeat | None = None,
-        clock_trust: ClockTrust | None = None,
         restored: Restored | None = None,
         lookup_timeout_s: float = 2.0,
         lookup_executor: Executor | None = None,
@@ -103,7 +101,7 @@ class GateController(GateLoop):
         self._timing = timing
         self._memory = memory or NoMemory()
         self._reload = reload
-        self._clock_trust = clock_trust
+        self._disk_ok: bool | None = None  # the event store's health, from each record
         self._version = version
         self._sightings = SightingFilter(
             left_view_s=timing.left_view_s, cooldown_s=timing.cooldown_s
@@ -409,10 +407,12 @@ class GateController(GateLoop):
         try:
             event = self._recorder.record(record)
         except Exception as exc:  # the gate has acted already; a failing store must not undo it
+            self._disk_ok = False
             ok, _ = self._throttle.allow(f"record:{type(exc).__name__}")
             if ok:
                 log.critical("event store failed, %s not recorded: %s", record.type, exc)
             return None
+        self._disk_ok = True
         # The snapshot first: whoever sees the record sees the gate as it is after it.
         self._publish()
         self.view.recorded(event)
@@ -421,10 +421,9 @@ class GateController(GateLoop):
     def _publish(self) -> None:
         """Tell the view what the gate does now (after every input and timer)."""
         policy = self._policy.current(self._clock.time())
-        trust = self._clock_trust
         self._out.publish(
             status=not self._offline if self._checker.has_lookup else None,
-            clock_trusted=trust.trusted() if trust is not None else None,
+            disk=self._disk_ok,
             mode=self.mode.value,
             since=self._modes.since,
             turnstile="free" if self._turnstile.is_free else "locked",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from types import MappingProxyType
 from typing import Any
 
 from kiosk.decision import Verdict
@@ -23,8 +22,6 @@ from kiosk.timers import Timers
 log = logging.getLogger(__name__)
 
 LIGHT_TIMER = "light"
-#: Parts whose health the controller learns from DeviceStatus inputs (and the relay's locks).
-DEVICE_PARTS = ("camera", "scanner", "relay")
 
 
 class GateOutputs:
@@ -118,21 +115,15 @@ class GateOutputs:
             return  # locked as usual: nothing to say
         self.device("relay", ok, detail)
 
-    def publish(self, *, status: bool | None, clock_trusted: bool | None, **fields: Any) -> None:
-        """Publish the snapshot's fields; ``status`` is the status service's health (None:
-        the venue has none), ``clock_trusted`` the clock's (None: nobody watches it)."""
-        health = dict(self.view.snapshot().health)
-        for part in DEVICE_PARTS:
-            if part in self.devices:
-                health[part] = OK if self.devices[part] else DOWN
+    def publish(self, *, status: bool | None, disk: bool | None, **fields: Any) -> None:
+        """Publish the snapshot's fields and the health of what the controller knows:
+        ``status`` is the status service's (None: the venue has none), ``disk`` the event
+        store's (None: nothing recorded yet); the devices' from their DeviceStatus inputs."""
+        parts = {part: OK if ok else DOWN for part, ok in self.devices.items()}
         if status is not None:
-            health["status"] = OK if status else DOWN
-        if clock_trusted is not None:
-            health["clock"] = OK if clock_trusted else DOWN
+            parts["status"] = OK if status else DOWN
+        if disk is not None:
+            parts["disk"] = OK if disk else DOWN
         self.view.publish(
-            light=self.light.value,
-            sound=self.sound.value,
-            health=MappingProxyType(health),
-            clock_trusted=True if clock_trusted is None else clock_trusted,
-            **fields,
+            light=self.light.value, sound=self.sound.value, health_parts=parts, **fields
         )

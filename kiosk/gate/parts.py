@@ -81,12 +81,6 @@ class Heartbeat(Protocol):
     def beat(self) -> None: ...
 
 
-class ClockTrust(Protocol):
-    """Whether the wall clock may be trusted (kiosk.clockguard.ClockGuard)."""
-
-    def trusted(self) -> bool: ...
-
-
 class NoMemory:
     """A gate that keeps nothing after a passage."""
 
