@@ -27,7 +27,7 @@ from drivers.relay import RelayTurnstile
 from kiosk.config.schema import SECTIONS
 from kiosk.devices import Light, Sound
 from kiosk.errors import DeviceError
-from kiosk.events import Emit, ExitSensed, FireAlarmInput, PassageSensed
+from kiosk.gate.inputs import Emit, ExitSensed, FireAlarmInput, PassageSensed
 
 __all__ = [
     "BuzzerSounder",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import serial
 
 from kiosk.errors import DeviceError
-from kiosk.events import CodeRead, DeviceStatus, Emit, Event
+from kiosk.gate.inputs import CodeRead, DeviceStatus, Emit, Event
 from kiosk.liveness import Liveness
 from kiosk.reasons import Source
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-from kiosk.events import Emit
+from kiosk.gate.inputs import Emit
 
 
 class Light(StrEnum):

@@ -20,7 +20,7 @@ from typing import Any
 
 from kiosk.clock import Clock, SystemClock
 from kiosk.errors import KioskError
-from kiosk.events import Command, Event
+from kiosk.gate.inputs import Command, Event
 from simulators.crowd import Crowd
 from simulators.issuer import PassIssuer
 from simulators.scenario import Step

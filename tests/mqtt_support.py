@@ -4,32 +4,19 @@ kiosk link started against test brokers."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kiosk.fleet.link import MqttLink
 from mosquitto import Mosquitto
+from support import wait_until  # noqa: F401  (the tests import it from here too)
 
 WAIT = 20.0  # generous: a busy 2-core machine; tests wait on conditions, never on durations
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "") -> Any:
-    """Poll ``predicate`` until it is truthy; fail the test naming ``what`` otherwise."""
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what or predicate}")
-        time.sleep(0.01)
 
 
 class Observer:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SIM_KEYS = REPO / "simulators" / "keys"
@@ -48,3 +53,21 @@ def _toml(value: object) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return str(value)
+
+
+WAIT_S = 20.0  # generous: a busy 2-core machine; tests wait on conditions, never on durations
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = WAIT_S, what: str = "", poll_s: float = 0.005
+) -> Any:
+    """Poll ``predicate`` until it is truthy and return its value; fail the test naming
+    ``what`` when ``timeout`` passes first (the timeout only guards against a hang)."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what or predicate}")
+        time.sleep(poll_s)

@@ -110,7 +110,7 @@ def test_the_event_and_the_journal_name_clock_untrusted(tmp_path, population, is
     import threading
 
     from kiosk.daemon import Daemon
-    from kiosk.events import CodeRead
+    from kiosk.gate.inputs import CodeRead
     from kiosk.reasons import Source
     from simulators.world import World
 

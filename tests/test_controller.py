@@ -7,10 +7,26 @@ import time
 import pytest
 
 from drivers.gpio import GpioBoard
-from gate_rig import Rig
+from gate_rig import FAST_GATE, FakeClockGate, Rig
 from kiosk.devices import Light
+from kiosk.gate.window import PASSAGE_HOLDOFF_S
 from kiosk.reasons import Source
 from simulators.turnstile import SimPinFactory
+
+
+@pytest.fixture
+def gate(tmp_path, status_service):
+    """A fake-clock gate (no threads, no sleeps): timing rules, deterministically."""
+    made: list[FakeClockGate] = []
+
+    def make(url="service", **sections) -> FakeClockGate:
+        g = FakeClockGate(tmp_path, status_service.url if url == "service" else url, **sections)
+        made.append(g)
+        return g
+
+    yield make
+    for g in made:
+        g.close()
 
 
 @pytest.fixture
@@ -61,36 +77,37 @@ def test_admission_then_passage_ends_the_window_early(rig, population, issuer):
     [passage] = r.wait(lambda e: e["type"] == "passage")
     assert passage["subject"] == decision["subject"] and passage["occupancy"] == 1
     assert r.model.wait_for("relay_locked")
-    assert r.controller.occupancy == 1
+    assert r.view.snapshot().occupancy == 1
     assert not r.board.turnstile.is_free
     assert r.relay_levels() == [0, 1, 0]  # one admission, one passage
 
 
-def test_used_pass_is_replayed_after_its_passage(rig, population, issuer):
-    r = rig(gate={"cooldown_s": 0.5, "left_view_s": 0.1})
+def test_used_pass_is_replayed_after_its_passage(gate, population, issuer):
+    g = gate(gate={"cooldown_s": 0.5, "left_view_s": 0.1})
     text = green_pass(population, issuer)
-    r.model.expect_walk(0.05)
-    r.present(text)
-    r.wait(lambda e: e["type"] == "passage")
-    time.sleep(0.6)  # past the same-code cooldown
-    r.present(text)
-    assert r.decisions(2)[1]["reason"] == "replayed"
+    g.present(text)
+    g.passage()
+    assert g.of("passage")
+    g.advance(0.6)  # past the same-code cooldown
+    g.present(text)
+    assert g.of("decision")[1]["reason"] == "replayed"
 
 
-def test_admitted_person_who_never_passes_relocks_and_annuls(rig, population, issuer):
-    r = rig(gate={"cooldown_s": 0.5, "left_view_s": 0.1})
+def test_admitted_person_who_never_passes_relocks_and_annuls(gate, population, issuer):
+    g = gate(gate={"cooldown_s": 0.5, "left_view_s": 0.1})
     text = green_pass(population, issuer)
-    r.model.expect_walk_away()
-    r.present(text)
-    [timeout] = r.wait(lambda e: e["type"] == "passage_timeout")
-    assert timeout["subject"] == r.decisions()[0]["subject"]
-    assert not r.board.turnstile.is_free
-    assert r.controller.occupancy == 0
-    time.sleep(0.6)
-    r.model.expect_walk(0.05)
-    r.present(text)  # annulled: the same pass may be shown again
-    assert r.decisions(2)[1]["decision"] == "admit"
-    r.wait(lambda e: e["type"] == "passage")
+    g.present(text)
+    assert g.board.turnstile.is_free
+    g.advance(FAST_GATE["unlock_s"])  # nobody passes
+    [timeout] = g.of("passage_timeout")
+    assert timeout["subject"] == g.of("decision")[0]["subject"]
+    assert not g.board.turnstile.is_free
+    assert g.view.snapshot().occupancy == 0
+    g.advance(0.6)
+    g.present(text)  # annulled: the same pass may be shown again
+    assert g.of("decision")[1]["decision"] == "admit"
+    g.passage()
+    assert g.of("passage")
 
 
 def test_passage_with_no_admission_alarms(rig):
@@ -98,24 +115,24 @@ def test_passage_with_no_admission_alarms(rig):
     r.model.force_passage()
     [forced] = r.wait(lambda e: e["type"] == "forced_passage")
     assert forced["subject"] is None
-    assert r.controller.occupancy == 0
+    assert r.view.snapshot().occupancy == 0
     assert r.board.sounder.wait_done(10)
     buzzer = r.factory.sim_pin(r.cfg.gpio.buzzer)
     assert sum(1 for _, s in buzzer.states if s) >= 3  # the alarm is several beeps
 
 
-def test_same_code_in_view_is_decided_once(rig, population):
-    r = rig(gate={"cooldown_s": 60, "left_view_s": 0.3})
+def test_same_code_in_view_is_decided_once(gate, population):
+    g = gate(gate={"cooldown_s": 60, "left_view_s": 0.3})
     iin = green_iin(population).sub[4:]
-    r.model.expect_walk_away()
     for _ in range(10):  # a camera sees it in frame after frame
-        r.present(iin, Source.CAMERA)
-        time.sleep(0.02)
-    r.wait(lambda e: e["type"] == "passage_timeout")
-    time.sleep(0.4)  # it left the view for longer than left_view_s
-    r.model.expect_walk_away()
-    r.present(iin, Source.CAMERA)
-    assert len(r.decisions(2)) == 2
+        g.present(iin, Source.CAMERA)
+        g.advance(0.02)
+    assert len(g.of("decision")) == 1
+    g.advance(FAST_GATE["unlock_s"])
+    assert g.of("passage_timeout")
+    g.advance(0.4)  # it left the view for longer than left_view_s
+    g.present(iin, Source.CAMERA)
+    assert len(g.of("decision")) == 2
 
 
 def test_codes_shown_while_the_gate_is_busy_wait_their_turn(rig, population, issuer):
@@ -149,11 +166,11 @@ def test_reset_occupancy_command_empties_a_full_venue(rig, population, issuer):
     r.model.expect_walk(0.05)
     r.present(green_pass(population, issuer))
     r.wait(lambda e: e["type"] == "passage")
-    assert r.controller.state()["occupancy"] == 1
+    assert r.view.snapshot().occupancy == 1
     assert r.command("reset_occupancy", origin="mqtt") == (True, None)
     [cmd] = r.wait(lambda e: e["type"] == "command")
     assert (cmd["cmd"], cmd["ok"], cmd["occupancy"]) == ("reset_occupancy", True, 0)
-    assert r.controller.state()["occupancy"] == 0
+    assert r.view.snapshot().occupancy == 0
     r.model.expect_walk_away()
     r.present(green_iin(population).sub[4:])
     assert r.decisions(2)[1]["reason"] == "admitted"  # no longer venue_full
@@ -261,7 +278,7 @@ def test_stop_releases_the_relay_even_mid_admission(rig, population, issuer):
     r.present(green_pass(population, issuer))
     r.decisions()
     assert r.board.turnstile.is_free
-    from kiosk.events import Stop
+    from kiosk.gate.inputs import Stop
 
     r.controller.emit(Stop())
     r.thread.join(10)
@@ -271,15 +288,15 @@ def test_stop_releases_the_relay_even_mid_admission(rig, population, issuer):
 # -- indicators -------------------------------------------------------------------------------
 
 
-def test_deny_shows_red_then_idle(rig):
-    r = rig()
-    r.present("not a code")
-    assert r.decisions()[0]["reason"] == "invalid_payload"
-    assert r.board.indicator.shown is Light.DENY
-    deadline = time.monotonic() + 10
-    while r.board.indicator.shown is not Light.IDLE and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert r.board.indicator.shown is Light.IDLE
+def test_deny_shows_red_then_idle(gate):
+    g = gate()
+    g.present("not a code")
+    assert g.of("decision")[0]["reason"] == "invalid_payload"
+    assert g.board.indicator.shown is Light.DENY
+    g.advance(FAST_GATE["deny_light_s"] - 0.01)
+    assert g.board.indicator.shown is Light.DENY
+    g.advance(0.01)
+    assert g.board.indicator.shown is Light.IDLE
 
 
 def test_refer_shows_amber_with_two_beeps_and_the_offline_idle(rig, population, status_service):
@@ -360,7 +377,7 @@ def test_a_failing_store_does_not_cancel_the_fire_alarm(rig, monkeypatch):
     def full(*args, **kwargs):
         raise StoreError("disk full")
 
-    monkeypatch.setattr(r.controller, "_record_fn", full)
+    monkeypatch.setattr(r.store, "record", full)
     r.model.fire_alarm(True)
     deadline = time.monotonic() + 10
     while not r.board.turnstile.is_free and time.monotonic() < deadline:
@@ -378,20 +395,19 @@ def test_fail_safe_site(rig, population, issuer):
     r.wait(lambda e: e["type"] == "passage")
     r.model.wait_for("relay_locked")
     assert r.relay_levels() == [0, 1, 0, 1]
-    from kiosk.events import Stop
+    from kiosk.gate.inputs import Stop
 
     r.controller.emit(Stop())
     r.thread.join(10)
     assert r.relay_levels()[-1] == 0  # released at stop, whatever the site
 
 
-def test_a_code_that_stays_in_view_is_decided_again_after_the_cooldown(rig):
-    r = rig(gate={"cooldown_s": 0.5, "left_view_s": 1.0})
-    end = time.monotonic() + 1.3
-    while time.monotonic() < end:
-        r.present("still in view", Source.CAMERA)
-        time.sleep(0.05)
-    got = r.decisions(2)
+def test_a_code_that_stays_in_view_is_decided_again_after_the_cooldown(gate):
+    g = gate(gate={"cooldown_s": 0.5, "left_view_s": 1.0})
+    for _ in range(26):  # 1.3 s of frames, 50 ms apart
+        g.present("still in view", Source.CAMERA)
+        g.advance(0.05)
+    got = g.of("decision")
     assert 2 <= len(got) <= 3
 
 
@@ -416,26 +432,26 @@ def test_admit_shows_green_with_one_short_beep(rig, population, issuer):
     assert sum(1 for _, s in buzzer.states if s) == 1
 
 
-def test_offline_idle_after_a_refer(rig, population, status_service):
+def test_offline_idle_after_a_refer(gate, population, status_service):
     status_service.faults.set(down=True)
-    r = rig(status={"deadline_ms": 200}, gate={"refer_light_s": 0.2})
-    r.present(green_iin(population).sub[4:])
-    r.decisions()
-    deadline = time.monotonic() + 10
-    while r.board.indicator.shown is not Light.IDLE_OFFLINE and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert r.board.indicator.shown is Light.IDLE_OFFLINE
+    g = gate(status={"deadline_ms": 200}, gate={"refer_light_s": 0.2})
+    g.present(green_iin(population).sub[4:])
+    assert g.of("decision")
+    g.advance(0.2)
+    assert g.board.indicator.shown is Light.IDLE_OFFLINE
 
 
-def test_a_second_beam_break_right_after_a_passage_is_not_forced(rig, population, issuer):
-    r = rig()
-    r.model.expect_walk(0.05)
-    r.present(green_pass(population, issuer))
-    r.wait(lambda e: e["type"] == "passage")
-    r.model.force_passage()  # the bag behind them
-    r.model.wait_for("forced")
-    time.sleep(0.3)
-    assert "forced_passage" not in r.types()
+def test_a_second_beam_break_right_after_a_passage_is_not_forced(gate, population, issuer):
+    g = gate()
+    g.present(green_pass(population, issuer))
+    g.passage()
+    assert g.of("passage")
+    g.advance(PASSAGE_HOLDOFF_S - 0.01)
+    g.passage()  # the bag behind them
+    assert "forced_passage" not in g.types()
+    g.advance(0.02)
+    g.passage()  # someone else, past the hold-off: forced
+    assert g.of("forced_passage")
 
 
 def test_replay_survives_a_restart(tmp_path, status_service, population, issuer):
@@ -500,7 +516,7 @@ def test_a_lookup_that_never_returns_still_ends_in_a_decision(tmp_path, status_s
     r = Rig(tmp_path, status_service.url, status={"deadline_ms": 200})
     hanging = Hanging()
     r.core.checker._lookup = hanging  # the transport boundary, swapped for a hanging one
-    r.controller._lookup_timeout_s = 0.5
+    r.controller._lookups.timeout_s = 0.5  # the controller's own guard
     try:
         r.start()
         r.present(green_iin(population).sub[4:])
@@ -511,3 +527,83 @@ def test_a_lookup_that_never_returns_still_ends_in_a_decision(tmp_path, status_s
     finally:
         hanging.release.set()
         r.stop()
+
+
+# -- the observable gate (kiosk/gate/view.py), on the fake clock --------------------------------
+
+
+def test_the_view_follows_the_gate_and_shows_the_holder_masked_never_the_subject(
+    gate, population, issuer
+):
+    g = gate(policy={"capacity": 10})
+    start = g.view.snapshot()
+    assert (start.mode, start.turnstile, start.light, start.occupancy) == (
+        "normal",
+        "locked",
+        "idle",
+        0,
+    )
+    assert start.capacity == 10 and start.kiosk_version
+    g.present(green_pass(population, issuer))
+    snap = g.view.snapshot()
+    [decision] = g.of("decision")
+    assert (snap.turnstile, snap.light, snap.sound) == ("free", "admit", "short")
+    last = snap.last_decision
+    assert last is not None and (last.decision, last.reason, last.source) == (
+        "admit",
+        "admitted",
+        "scanner",
+    )
+    assert last.seq == decision["seq"] and last.holder_masked and "*" in last.holder_masked
+    assert decision["subject"] not in repr(snap)
+    g.passage()
+    after = g.view.snapshot()
+    assert (after.turnstile, after.occupancy, after.light) == ("locked", 1, "idle")
+    assert after.version > snap.version > start.version
+    assert [e["type"] for e in g.view.recent()] == g.types()  # every record, in order
+
+
+def test_the_view_shows_modes_devices_and_the_status_service(gate, population, status_service):
+    from kiosk.gate.inputs import DeviceStatus, FireAlarmInput
+
+    status_service.faults.set(down=True)
+    g = gate(status={"deadline_ms": 200})
+    g.handle(DeviceStatus("camera", False, "unplugged"))
+    g.present(green_iin(population).sub[4:])
+    snap = g.view.snapshot()
+    assert snap.health["camera"] == "down" and snap.health["status"] == "down"
+    assert snap.health["disk"] == "ok" and snap.offline
+    g.handle(DeviceStatus("camera", True, "back"))
+    g.handle(FireAlarmInput(True, g.clock.monotonic()))
+    snap = g.view.snapshot()
+    assert snap.health["camera"] == "ok"
+    assert (snap.mode, snap.turnstile, snap.light) == ("emergency", "free", "emergency")
+
+
+def test_a_refused_remote_command_is_recorded_by_the_controller(gate):
+    from kiosk.gate.inputs import CommandRefused
+
+    g = gate()
+    g.handle(CommandRefused("bad_signature"))
+    g.handle(CommandRefused("replayed", cmd="lockdown", jti="j-1"))
+    refused = [{k: e[k] for k in ("cmd", "jti", "origin", "ok", "error")} for e in g.of("command")]
+    assert refused == [
+        {"cmd": None, "jti": None, "origin": "mqtt", "ok": False, "error": "bad_signature"},
+        {"cmd": "lockdown", "jti": "j-1", "origin": "mqtt", "ok": False, "error": "replayed"},
+    ]
+    assert g.view.snapshot().mode == "normal"  # refused: nothing changed
+
+
+def test_a_failing_store_shows_as_disk_down(gate, monkeypatch):
+    from kiosk.errors import StoreError
+    from kiosk.gate.inputs import FireAlarmInput
+
+    g = gate()
+
+    def full(*args, **kwargs):
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(g.kiosk.store, "record", full)
+    g.handle(FireAlarmInput(True, g.clock.monotonic()))
+    snap = g.view.snapshot()
+    assert snap.health["disk"] == "down" and snap.mode == "emergency"

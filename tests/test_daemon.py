@@ -16,7 +16,7 @@ from kiosk.daemon import Daemon
 from kiosk.store import EventStore
 from simulators.scanner_pty import PtyScanner
 from simulators.world import World
-from support import write_config
+from support import wait_until, write_config
 
 
 def test_config_error_exits_78(tmp_path):
@@ -87,7 +87,7 @@ def test_relay_stays_released_through_start_and_stop(tmp_path):
         relay = world.pins.sim_pin(cfg.gpio.relay)
         runner = threading.Thread(target=daemon.run)
         runner.start()
-        time.sleep(0.5)
+        wait_until(lambda: daemon.view.recent(type_="mode"), what="the daemon running")
         daemon.stop()
         runner.join(10)
         assert not runner.is_alive()
@@ -98,7 +98,7 @@ def test_relay_stays_released_through_start_and_stop(tmp_path):
 
 
 def test_a_lockdown_survives_a_restart(tmp_path, caplog):
-    from kiosk.events import Command
+    from kiosk.gate.inputs import Command
 
     caplog.set_level(logging.INFO)
     cfg = load_config(write_config(tmp_path, None, gpio={"pin_factory": "mock"}))
@@ -114,11 +114,15 @@ def test_a_lockdown_survives_a_restart(tmp_path, caplog):
                 daemon.controller.emit(Command("lockdown", done=lambda ok, err, d=done: d.set()))
                 assert done.wait(10)
             else:
-                deadline = time.monotonic() + 10
-                while daemon.controller.mode != "lockdown" and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                assert daemon.controller.mode == "lockdown"  # until an operator resumes
-                # Said once, by the controller (the daemon said it too, before).
+                view = daemon.view
+                wait_until(lambda v=view: v.snapshot().mode == "lockdown", what="lockdown")
+                assert daemon.view.snapshot().mode == "lockdown"  # until an operator resumes
+                # Said once, by the controller (the daemon said it too, before); the line comes
+                # just after the mode is published.
+                wait_until(
+                    lambda: any("as recorded before" in r.getMessage() for r in caplog.records),
+                    what="the restart's LOCKDOWN line",
+                )
                 said = [r.getMessage() for r in caplog.records if "LOCKDOWN" in r.getMessage()]
                 assert said[-1].startswith("LOCKDOWN (as recorded before the restart)")
                 assert not [r for r in caplog.records if "restarting in" in r.getMessage()]
@@ -138,12 +142,9 @@ def test_the_fire_alarm_line_names_the_configured_pin(tmp_path, caplog):
         runner = threading.Thread(target=daemon.run)
         runner.start()
         try:
-            deadline = time.monotonic() + 10
-            while daemon.controller.mode != "normal" and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_until(lambda: daemon.view.recent(type_="mode"), what="the first mode")
             world.turnstile.fire_alarm(True)
-            while daemon.controller.mode != "emergency" and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_until(lambda: daemon.view.snapshot().mode == "emergency", what="emergency")
         finally:
             daemon.stop()
             runner.join(10)
@@ -172,7 +173,7 @@ def test_a_kiosk_off_overnight_starts_the_day_at_zero(tmp_path):
             daemon = Daemon(
                 cfg, sim=world.hardware(), clock=FakeClock(evening + hours_later * 3600)
             )
-            assert daemon.controller.occupancy == expected, hours_later
+            assert daemon.view.snapshot().occupancy == expected, hours_later
             daemon.hardware.close()
             daemon.store.close()
             daemon.core.close()

@@ -13,9 +13,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.clock import FakeClock
-from kiosk.events import Command
 from kiosk.fleet.commands import CommandReceiver
 from kiosk.fleet.link import MqttLink
+from kiosk.gate.inputs import Command, CommandRefused
+from kiosk.gate.records import CommandRecord
 from kiosk.jwks import KeySet
 from kiosk.replay import ReplayStore
 from mosquitto import Mosquitto
@@ -79,14 +80,15 @@ def rig(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Rig]:
     replay = ReplayStore(r.replay_path, clock=clock)
     keys = KeySet.load(SIM_OPERATOR_JWKS)
 
-    def execute(cmd: Command) -> None:
-        # The controller's part, in short: run it, then say how it went.
+    def execute(cmd: Command | CommandRefused) -> None:
+        # The controller's part, in short: record a refusal; run a command, say how it went.
+        if isinstance(cmd, CommandRefused):
+            rec = CommandRecord(cmd.cmd, cmd.jti, cmd.origin, False, cmd.reason)
+            r.recorded.append({"type": rec.type, **rec.fields()})
+            return
         r.executed.append(cmd)
         assert cmd.done is not None
         cmd.done(cmd.cmd != "open_once", None if cmd.cmd != "open_once" else "busy")
-
-    def record(type: str, **fields: Any) -> None:
-        r.recorded.append({"type": type, **fields})
 
     CommandReceiver(
         link,
@@ -94,7 +96,6 @@ def rig(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Rig]:
         operator_keys=lambda: keys,
         replay=replay,
         execute=execute,
-        record=record,
         clock=clock,
     )
     link.start()

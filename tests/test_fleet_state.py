@@ -125,3 +125,37 @@ def test_a_clean_stop_also_leaves_offline(mosquitto: Mosquitto) -> None:
     wait_until(lambda: retained(mosquitto)[1]["online"], what="online")
     link.stop()
     wait_until(lambda: retained(mosquitto) == (True, {"online": False}), what="offline")
+
+
+def test_the_state_follows_the_gate_view_and_only_its_own_fields(mosquitto: Mosquitto) -> None:
+    from kiosk.gate.view import GateSnapshot, GateView
+
+    link = MqttLink(brokers=[mosquitto.url], client_id="kiosk-k1", kiosk_id="k1")
+    view = GateView(GateSnapshot(mode="normal", since=1_621_589_400.0, kiosk_version="1.2.3"))
+    publisher = StatePublisher(link, initial=view.snapshot())
+    view.subscribe(publisher)
+    sent: list[bytes] = []
+    real_publish = link.publish
+
+    def counting(topic, payload, **kw):
+        if topic == TOPIC:
+            sent.append(payload)
+        return real_publish(topic, payload, **kw)
+
+    link.publish = counting  # type: ignore[method-assign]
+    link.start()
+    try:
+        assert link.wait_connected(WAIT)
+        wait_until(lambda: retained(mosquitto) == (True, STATE), what="initial state")
+        before = len(sent)
+        view.publish(light="deny", sound="long", occupancy=3)  # no capacity: not the state's
+        assert len(sent) == before
+        view.publish(mode="lockdown", since=1_621_589_460.0)
+        expected = {**STATE, "mode": "lockdown", "since": "2021-05-21T09:31:00.000Z"}
+        wait_until(lambda: retained(mosquitto) == (True, expected), what="lockdown state")
+        view.publish(capacity=100)  # a venue with a capacity shows its occupancy
+        expected = {**expected, "occupancy": 3}
+        wait_until(lambda: retained(mosquitto) == (True, expected), what="occupancy")
+        assert len(sent) == before + 2
+    finally:
+        link.stop()

@@ -21,20 +21,11 @@ from drivers.gpio import (
 )
 from kiosk.devices import Light, Sound
 from kiosk.errors import DeviceError
-from kiosk.events import ExitSensed, FireAlarmInput, PassageSensed
+from kiosk.gate.inputs import ExitSensed, FireAlarmInput, PassageSensed
+from support import wait_until
 
 RELAY, RED, GREEN, BLUE, BUZZER, PASSAGE, EXIT, FIRE = 17, 22, 27, 24, 18, 23, 5, 25
 TIMEOUT = 15.0  # generous: a busy 2-core machine may stall a thread for seconds
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
-    """Poll ``condition`` until true; the timeout only guards against a hang."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def levels(pin: MockPin) -> list[float]:

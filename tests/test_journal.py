@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from gate_rig import Rig
+from gate_rig import FakeClockGate, Rig
 from kiosk.clock import FakeClock
-from kiosk.events import DeviceStatus
+from kiosk.gate.inputs import DeviceStatus
 from kiosk.journal import GateJournal
 from kiosk.reasons import Mode, Source
 from simulators.crowd import Crowd
@@ -111,8 +111,9 @@ def test_start_line_says_the_mode(rig, caplog):
 
 def test_restart_in_lockdown_is_one_line(tmp_path, caplog, status_service):
     caplog.set_level(logging.INFO)
-    r = Rig(tmp_path, status_service.url)
-    r.controller._lockdown = True  # as the daemon restores it from the record
+    # As the daemon restores it from the record.
+    lockdown = [("mode", {"mode": "lockdown", "previous": "normal", "cause": "lockdown"})]
+    r = Rig(tmp_path, status_service.url, restored_events=lockdown)
     r.start()
     try:
         wait_line(caplog, "LOCKDOWN")
@@ -130,8 +131,9 @@ def test_closed_and_opening_time_reset_the_occupancy(tmp_path, caplog, status_se
     # 2023-11-14 22:13 UTC, a Tuesday: open 08:00 to 22:00, so closed now.
     clock = FakeClock(1_700_000_000.0)
     hours = '[[policy.hours]]\nopen = "08:00"\nclose = "22:00"\n'
-    r = Rig(tmp_path, status_service.url, clock=clock, extra_toml=hours)
-    r.controller.occupancy = 37  # restored from yesterday's record
+    # Restored from yesterday's record (recorded "now": no closing time in between).
+    yesterday = [("passage", {"direction": "entry", "subject": None, "occupancy": 37})]
+    r = Rig(tmp_path, status_service.url, clock=clock, extra_toml=hours, restored_events=yesterday)
     r.start()
     try:
         assert r.controller.mode is Mode.CLOSED
@@ -155,13 +157,16 @@ def test_closed_and_opening_time_reset_the_occupancy(tmp_path, caplog, status_se
 # -- passages -----------------------------------------------------------------------------
 
 
-def test_forced_passages_are_rate_limited(rig, caplog):
+def test_forced_passages_are_rate_limited(tmp_path, status_service, caplog):
     caplog.set_level(logging.INFO)
-    r = rig()
-    for n in range(1, 4):
-        r.model.force_passage()
-        r.wait(lambda e: e["type"] == "forced_passage", n)
-        time.sleep(0.6)  # past the one-person hold-off
+    g = FakeClockGate(tmp_path, status_service.url)  # the journal's throttle runs on its clock
+    try:
+        for n in range(1, 4):
+            g.passage()
+            assert len(g.of("forced_passage")) == n
+            g.advance(0.6)  # past the one-person hold-off
+    finally:
+        g.close()
     forced = [m for m in gate_lines(caplog, logging.WARNING) if m.startswith("forced passage")]
     assert forced == [
         "forced passage: someone passed the turnstile with no admission; alarm sounded"

@@ -10,7 +10,7 @@ import pytest
 
 from kiosk.config import load_config
 from kiosk.daemon import Daemon
-from kiosk.events import Command
+from kiosk.gate.inputs import Command
 from kiosk.notify import Notifier, WatchdogPinger
 from simulators.world import World
 from support import write_config

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from drivers.relay import (
 from gate_rig import Rig
 from kiosk.devices import Light
 from kiosk.errors import DeviceError
+from support import wait_until
 
 RELAY = 17
 TIMEOUT = 15.0  # generous: a busy 2-core machine may stall a thread for seconds
@@ -42,16 +42,6 @@ POLARITY_AND_SITE = pytest.mark.parametrize(
 def levels(pin: MockPin) -> list[float]:
     """The pin's timeline as levels."""
     return [float(s.state) for s in pin.states]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
-    """Poll ``condition`` until true; the timeout only guards against a hang."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 @pytest.fixture
@@ -463,11 +453,8 @@ def test_a_hung_controller_loop_still_relocks(
             assert hung.wait(TIMEOUT)
             assert r.model.wait_for("relay_locked", timeout=TIMEOUT)
             assert hung.is_set() and not hang.is_set()  # the loop is still stuck
-            # The driver locks first and says so right after: wait for the line itself.
-            deadline = time.monotonic() + TIMEOUT
-            while not limit_lines(caplog) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert len(limit_lines(caplog)) == 1
+            # The driver logs just after it relocked: wait for the line, then count it.
+            assert len(wait_until(lambda: limit_lines(caplog))) == 1
         assert r.relay_levels() == [0, 1, 0]
         hang.set()
         # The loop comes back: its window ends as an annulled admission, the relay stays put.

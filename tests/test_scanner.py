@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from drivers.scanner import LineFramer, SerialScanner
 from kiosk.errors import DeviceError
-from kiosk.events import CodeRead, DeviceStatus, Event
+from kiosk.gate.inputs import CodeRead, DeviceStatus, Event
 from kiosk.reasons import Source
 from simulators.scanner_pty import PtyScanner
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -30,7 +30,7 @@ from simulators.mqtt_client import MqttSimError, parse_broker_url
 from simulators.mqtt_responder import MqttStatusResponder
 from simulators.population import Population, generate, save
 from simulators.status_service import Faults
-from support import REPO
+from support import REPO, wait_until
 
 FIXED_NOW = 1_621_589_400.0  # 2021-05-21T09:30:00Z, the spec's example
 PREFIX = "ashyq/v1"
@@ -47,15 +47,6 @@ def population() -> Population:
 def responder(population: Population, mosquitto: Mosquitto) -> Iterator[MqttStatusResponder]:
     with MqttStatusResponder(population, broker_url=mosquitto.url, clock=lambda: FIXED_NOW) as r:
         yield r
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 class Kiosk:

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import queue
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from gpiozero import PWMLED, DigitalInputDevice
 
 from drivers.gpio import GpioInputs, RelayTurnstile
-from kiosk.events import ExitSensed, FireAlarmInput, PassageSensed
+from kiosk.gate.inputs import ExitSensed, FireAlarmInput, PassageSensed
 from simulators.turnstile import SimPin, SimPinFactory, TurnstileModel
+from support import wait_until
 
 RELAY, PASSAGE, EXIT, FIRE, LED_PIN = 17, 23, 5, 25, 27
 TIMEOUT = 15.0  # generous: a busy 2-core machine may stall a thread for seconds
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
-    """Poll ``condition`` until true; the timeout only guards against a hang."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def lows(pin: SimPin) -> int:

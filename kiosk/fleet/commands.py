@@ -5,8 +5,10 @@ payload is a compact JWS (EdDSA) signed by a key of the operator key set, addres
 kiosk or its venue, short-lived, and executed at most once (its ``jti`` is marked used,
 durably, before the controller sees it).
 
-Every command gets an answer on ``.../command/result``. Refused ones are recorded here as
-``command`` events; executed ones are recorded by the controller, which runs them.
+Every command gets an answer on ``.../command/result``. Every command is recorded by the
+controller: a verified one is handed over as a ``Command`` input, which it runs; a refused
+one as a ``CommandRefused`` input, which it records (so nothing is written to disk on paho's
+network thread).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from typing import Any
 
 from kiosk.clock import Clock
 from kiosk.errors import KioskError
-from kiosk.events import Command
 from kiosk.fleet.jwt import Refused, check_lifetime, check_time, verify_compact
 from kiosk.fleet.link import MqttLink
+from kiosk.gate.inputs import Command, CommandRefused, Event
 from kiosk.jwks import KeySet
 from kiosk.reasons import Reason
 from kiosk.replay import ReplayStore
@@ -50,11 +52,12 @@ INTERNAL_ERROR = "internal_error"
 class CommandReceiver:
     """Verifies operator commands and hands the good ones to ``execute``.
 
-    ``execute`` receives a :class:`~kiosk.events.Command` (origin ``mqtt``) whose ``done``
-    publishes the result; the daemon passes ``controller.emit``. ``record(type, **fields)``
-    records refused commands (the daemon passes the same function the controller records
-    with). ``operator_keys`` is called for the current operator key set. ``replay`` is a
-    ReplayStore on its own file; marks are kept until ``exp + leeway_s``.
+    ``execute`` receives a :class:`~kiosk.gate.inputs.Command` (origin ``mqtt``) whose ``done``
+    publishes the result, or a :class:`~kiosk.gate.inputs.CommandRefused` to be recorded; the
+    assembly passes ``controller.emit``. ``operator_keys`` is called for the current operator
+    key set. ``replay`` is a ReplayStore on its own file; marks are kept until
+    ``exp + leeway_s`` (that mark is the one write on paho's thread: it must be durable
+    before the command runs).
 
     Runs in paho's network thread; never raises on a payload.
     """
@@ -66,8 +69,7 @@ class CommandReceiver:
         venue_id: str,
         operator_keys: Callable[[], KeySet],
         replay: ReplayStore,
-        execute: Callable[[Command], None],
-        record: Callable[..., Any],
+        execute: Callable[[Event], None],
         clock: Clock,
         leeway_s: float = 30.0,
     ) -> None:
@@ -76,7 +78,6 @@ class CommandReceiver:
         self._keys = operator_keys
         self._replay = replay
         self._execute = execute
-        self._record = record
         self._clock = clock
         self._leeway = leeway_s
         self._result_topic = link.topic("command", "result")
@@ -148,11 +149,11 @@ class CommandReceiver:
         ok, held = self._throttle.allow(reason)
         if ok:
             log.warning("refused a remote command: %s%s", reason, f" ({held} more)" if held else "")
-        self._answer(jti, False, reason)
         try:
-            self._record("command", cmd=cmd, jti=jti, ok=False, error=reason, origin="mqtt")
-        except KioskError as exc:
-            log.error("cannot record a refused command: %s", exc)
+            self._execute(CommandRefused(reason, cmd=cmd, jti=jti, origin="mqtt"))
+        except Exception as exc:  # the controller's queue failing: answered all the same
+            log.error("cannot hand over a refused command: %s", type(exc).__name__)
+        self._answer(jti, False, reason)
 
     def _answer(self, jti: str | None, ok: bool, error: str | None) -> None:
         doc: dict[str, Any] = {"jti": jti, "ok": ok}

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kiosk.events import Command
+from kiosk.gate.inputs import Command
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,10 @@
 """The kiosk's retained state on ``{prefix}/kiosk/{kiosk_id}/state`` (mqtt.md, State).
 
 Published retained, QoS 1, on every connect (it replaces the Last Will's ``{"online": false}``)
-and whenever the controller's state changes.
+and whenever the state changes. The publisher observes the gate's view (kiosk/gate/view.py):
+it is told of every snapshot on the controller's thread and publishes only when the state
+document changed; paho's publish only queues the message (its network thread sends it), so
+the controller never waits for the broker.
 """
 
 from __future__ import annotations
@@ -14,28 +17,43 @@ from typing import Any
 
 from kiosk.errors import KioskError
 from kiosk.fleet.link import MqttLink
+from kiosk.fleet.state_document import state_document
+from kiosk.gate.view import GateSnapshot
 
 log = logging.getLogger(__name__)
-
-#: The fields of mqtt.md's state, in its order; anything else a caller passes is left out.
-STATE_FIELDS = ("online", "mode", "version", "since", "occupancy")
 
 
 class StatePublisher:
     """Keeps the latest state and publishes it retained: now if connected, else on connect.
 
-    ``initial`` is the state to announce before the controller reports a change (the daemon
-    passes ``controller.state()``).
+    ``initial`` is the state to announce before the gate reports a change (the assembly
+    passes the view's first snapshot). As a view observer (``gate_changed``) it follows the
+    gate from then on.
     """
 
-    def __init__(self, link: MqttLink, *, initial: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, link: MqttLink, *, initial: Mapping[str, Any] | GateSnapshot | None = None
+    ) -> None:
         self._link = link
         self._topic = link.topic("state")
         self._lock = threading.Lock()
         self._payload: bytes | None = None
+        if isinstance(initial, GateSnapshot):
+            initial = state_of(initial)
         if initial is not None:
             self._payload = _encode(initial)
         link.add_connect_listener(self._republish)
+
+    def gate_changed(self, snapshot: GateSnapshot) -> None:
+        """A new snapshot (the controller's thread): published if the state document changed."""
+        payload = _encode(state_of(snapshot))
+        with self._lock:
+            if payload == self._payload:
+                return  # a light or a sound changed, not the state
+        self.publish_state(state_of(snapshot))
+
+    def recorded(self, event: Mapping[str, Any]) -> None:
+        """Records go out through the outbox, not the state."""
 
     def publish_state(self, state: Mapping[str, Any]) -> bool:
         """Remember ``state`` and publish it; False if not connected (it goes out on connect).
@@ -67,9 +85,14 @@ class StatePublisher:
             return False
 
 
+def state_of(snapshot: GateSnapshot) -> dict[str, Any]:
+    """mqtt.md's state of a snapshot (kiosk/fleet/state_document.py), health included."""
+    return state_document(snapshot)
+
+
 def _encode(state: Mapping[str, Any]) -> bytes:
-    """The state document: ``online`` always true (the Will says false), mqtt.md's fields only."""
-    doc = {key: state.get(key) for key in STATE_FIELDS}
+    """The state document as published: ``online`` always true (the Will says false)."""
+    doc = dict(state)
     doc["online"] = True
     try:
         return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()

@@ -46,7 +46,12 @@ def state_document(snapshot: GateSnapshot, *, online: bool = True) -> dict[str, 
         "mode": snapshot.mode,
         "version": snapshot.kiosk_version,
         "since": rfc3339_ms(snapshot.since),
-        "occupancy": None if snapshot.occupancy is None else int(snapshot.occupancy),
+        # Counted against a capacity only: without one the figure means nothing to the fleet.
+        "occupancy": (
+            int(snapshot.occupancy)
+            if snapshot.occupancy is not None and snapshot.capacity
+            else None
+        ),
         "health": health,
         # Unknown means locked (DEVELOPERS.md principle 3): only "free" is shown as free.
         "turnstile": "free" if snapshot.turnstile == "free" else "locked",

@@ -9,9 +9,13 @@ never reaches into the controller.
 Threading contract:
 
 - ``publish``, ``set_health`` and ``recorded`` may be called from any thread; the controller
-  calls ``publish`` and ``recorded`` from its loop; health reporters (the outbox's backlog,
-  the link, the disk check) call ``set_health``/``set_backlog``. Each call is short (a lock,
-  a copy, a notify).
+  calls ``publish`` and ``recorded`` from its loop (mode, turnstile, light, sound, occupancy,
+  checking, offline, the last decision; the health of camera, scanner, relay, status and
+  disk); the kiosk's housekeeping (kiosk/assembly.py) reports what the controller does not
+  know: the clock's trust and health (from the ClockGuard), the broker's health (from the
+  link) and the outbox's backlog (``publish(backlog=...)``). Health parts are merged under
+  the lock (``health_parts``), so writers of different parts never undo each other's. Each
+  call is short (a lock, a copy, a notify).
 - ``snapshot()`` and ``recent()`` may be called from any thread; they return immutable values.
 - Observers (``subscribe``) are called on the publishing thread, in order, and must return
   at once: an observer that has slow work to do (a network publish, a page push) hands it to
@@ -140,10 +144,18 @@ class GateView:
 
     # -- writers ----------------------------------------------------------------------
 
-    def publish(self, **changes: Any) -> GateSnapshot:
-        """Change some fields of the snapshot; observers hear of it only if something changed."""
+    def publish(
+        self, *, health_parts: Mapping[str, str] | None = None, **changes: Any
+    ) -> GateSnapshot:
+        """Change some fields of the snapshot; observers hear of it only if something changed.
+        ``health_parts`` are merged into ``health`` under the lock, so writers of different
+        parts (the controller, the kiosk's housekeeping) never undo each other's."""
         with self._cond:
             current = self._snapshot
+            if health_parts:
+                merged = dict(current.health)
+                merged.update(health_parts)
+                changes["health"] = MappingProxyType(merged)
             candidate = replace(current, **changes)
             if not candidate.checking:
                 candidate = replace(candidate, checking_since=None)
@@ -163,12 +175,7 @@ class GateView:
         """One part's health (``ok``, ``down`` or ``off``); any thread."""
         if part not in HEALTH_PARTS or state not in (OK, DOWN, OFF):
             raise ValueError(f"health {part}={state}")
-        with self._cond:
-            health = dict(self._snapshot.health)
-        if health.get(part) == state:
-            return self.snapshot()
-        health[part] = state
-        return self.publish(health=MappingProxyType(health))
+        return self.publish(health_parts={part: state})
 
     def recorded(self, event: Mapping[str, Any]) -> None:
         """An event was committed to the store: keep it among the recent ones, tell observers."""

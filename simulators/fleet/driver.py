@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from kiosk.gate.records import DecisionRecord
 from kiosk.pseudonym import Pseudonymizer
 from kiosk.reasons import Decision, Reason, Source, Via
 from kiosk.status.answer import LookupResult, Outcome
@@ -115,16 +116,16 @@ class Driver:
         lookup_s = time.perf_counter() - t0
         decision, reason, via = _decide_on(result)
         t1 = time.perf_counter()
-        event = kiosk.store.record(
-            "decision",
-            decision=decision.value,
-            reason=reason.value,
-            st=result.st,
-            via=via.value,
-            source=Source.SCANNER.value,
-            subject=self._pseudonym(person.sub),
-            latency_ms=round(lookup_s * 1000),
+        rec = DecisionRecord(
+            decision.value,
+            reason.value,
+            result.st,
+            via.value,
+            Source.SCANNER.value,
+            self._pseudonym(person.sub),
+            round(lookup_s * 1000),
         )
+        event = kiosk.store.record(rec.type, **rec.fields())
         record_s = time.perf_counter() - t1
         kiosk.recorded.append((event["seq"], event["event_id"]))
         kiosk.outbox.wake()
