@@ -259,7 +259,8 @@ class Console:
         if action not in ACTIONS:
             raise _Refusal(400, "unknown_action")
         ok, error = self._command(action, account.name)
-        log.info(
+        log.log(
+            logging.INFO if ok else logging.WARNING,
             "console: %s asked %s from %s: %s",
             account.name,
             action,
