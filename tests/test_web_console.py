@@ -738,3 +738,16 @@ def test_real_presentations_through_the_gate_show_pseudonyms_only(
     ]
     for secret in secrets_:
         assert secret not in shown, secret
+
+
+def test_the_options_come_from_the_configuration(tmp_path) -> None:
+    from kiosk.config import load_config
+    from kiosk.web.console import console_options
+    from support import write_config
+
+    cfg = load_config(write_config(tmp_path, None, policy={"timezone": "Asia/Almaty"}))
+    options = console_options(cfg)
+    assert options["accounts"] == tmp_path / "console-accounts"
+    assert options["timezone"] == "Asia/Almaty"
+    console = register(Routes(), view=GateView(), emit=Gate().emit, **options)
+    assert console.zone_name == "Asia/Almaty" and console.accounts.path == options["accounts"]

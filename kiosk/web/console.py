@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -66,19 +66,15 @@ STATIC_FILES = {
 }
 
 
-class EmitCommand(Protocol):
-    """The controller's input: ``emit`` (kiosk.events.Emit) takes a Command among others."""
-
-    def __call__(self, event: Command, /) -> None: ...
-
-
 class _Refusal(Exception):
     def __init__(self, status: int, error: str, headers: list[tuple[str, str]] | None = None):
         super().__init__(error)
         self.status, self.error, self.headers = status, error, headers or []
 
 
-def _json(status: int, body: Mapping[str, Any], headers: list[tuple[str, str]] | None = None):
+def _json(
+    status: int, body: Mapping[str, Any], headers: list[tuple[str, str]] | None = None
+) -> Response:
     return Response(
         status,
         json.dumps(body, ensure_ascii=False).encode(),
@@ -281,7 +277,8 @@ class Console:
         seen = -1
         idle = 0.0
         while not req.stopping.is_set():
-            if self.sessions.get(token) is None:  # logged out or expired: the page logs in
+            session = self.sessions.get(token)
+            if session is None or self.accounts.get(session.name) is None:  # the page logs in
                 yield sse_frame(json.dumps({"login": True}), event="logout")
                 return
             now = self.stats.changes
@@ -340,10 +337,12 @@ class Console:
             parts.append("Secure")
         return "; ".join(parts)
 
-    def guarded(self, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    def guarded(
+        self, handler: Callable[[Request], Response | EventStream]
+    ) -> Callable[[Request], Response | EventStream]:
         """A handler answering refusals (_Refusal) as JSON, with the console's headers."""
 
-        def serve(req: Request) -> Any:
+        def serve(req: Request) -> Response | EventStream:
             try:
                 return handler(req)
             except _Refusal as refused:
@@ -387,10 +386,30 @@ def _word(value: object) -> str:
     return value if isinstance(value, str) and value.isidentifier() and len(value) < 40 else "?"
 
 
+def _static(name: str) -> Callable[[Request], Response]:
+    return lambda req: static_response(name)
+
+
 def static_response(name: str) -> Response:
     """One of the console's files from the package (kiosk/web/static)."""
     data = resources.files("kiosk.web").joinpath("static", name).read_bytes()
     return Response(200, data, STATIC_FILES[name], [("Cache-Control", "no-cache")])
+
+
+def console_options(cfg: Any) -> dict[str, Any]:
+    """``register``'s options from a configuration: the accounts file (``[web]
+    accounts_file``, else beside the configuration), ``[web] session_s`` when the section has
+    it, and the venue's time zone (``[policy] timezone``)."""
+    from kiosk.web.passwd import accounts_file_of
+
+    options: dict[str, Any] = {
+        "accounts": accounts_file_of(cfg),
+        "timezone": cfg.policy_section.timezone,
+    }
+    session_s = getattr(getattr(cfg, "web", None), "session_s", None)
+    if session_s:
+        options["session_s"] = float(session_s)
+    return options
 
 
 def register(
@@ -436,7 +455,7 @@ def register(
     g = console.guarded
     routes.add("GET", "/console", g(console.page))
     for name in STATIC_FILES:
-        routes.add("GET", f"/static/{name}", g(lambda req, n=name: static_response(n)))
+        routes.add("GET", f"/static/{name}", g(_static(name)))
     routes.add("POST", "/console/login", g(console.login))
     routes.add("POST", "/console/logout", g(console.logout))
     routes.add("GET", "/api/console/state", g(console.state))
