@@ -751,3 +751,13 @@ def test_the_options_come_from_the_configuration(tmp_path) -> None:
     assert options["timezone"] == "Asia/Almaty"
     console = register(Routes(), view=GateView(), emit=Gate().emit, **options)
     assert console.zone_name == "Asia/Almaty" and console.accounts.path == options["accounts"]
+
+
+def test_the_start_says_who_can_log_in(tmp_path, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="kiosk.web.console"):
+        register(Routes(), view=GateView(), emit=Gate().emit, accounts=tmp_path / "none")
+        register(Routes(), view=GateView(), emit=Gate().emit, accounts=accounts_file(tmp_path))
+    assert (
+        f"nobody can log in: {tmp_path / 'none'} does not exist: run `kiosk passwd" in caplog.text
+    )
+    assert f"console: 2 account(s) in {tmp_path / 'console-accounts'}" in caplog.text

@@ -449,6 +449,11 @@ def register(
         sim=sim,
         allowed_origins=frozenset(allowed_origins),
     )
+    known = console.accounts.all()
+    if known:
+        log.info("console: %d account(s) in %s", len(known), console.accounts.path)
+    else:  # say it at start: otherwise the first sign is a technician who cannot log in
+        log.warning("console: nobody can log in: %s", console.accounts.problem)
     view.subscribe(stats)
     stats.seed(history)
     stats.seed(view.recent(200))
