@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from kiosk.clock import Clock, SystemClock
@@ -44,6 +43,7 @@ from kiosk.web.auth import (
     csrf_ok,
 )
 from kiosk.web.console_state import ConsoleStats, console_state
+from kiosk.web.guard import Refusal, check_origin, guarded, json_answer, json_body
 from kiosk.web.server import EventStream, Request, Response, Routes, sse_frame
 
 log = logging.getLogger(__name__)
@@ -64,23 +64,6 @@ STATIC_FILES = {
     "console.css": "text/css; charset=utf-8",
     "console-logo.svg": "image/svg+xml",
 }
-
-
-class _Refusal(Exception):
-    def __init__(self, status: int, error: str, headers: list[tuple[str, str]] | None = None):
-        super().__init__(error)
-        self.status, self.error, self.headers = status, error, headers or []
-
-
-def _json(
-    status: int, body: Mapping[str, Any], headers: list[tuple[str, str]] | None = None
-) -> Response:
-    return Response(
-        status,
-        json.dumps(body, ensure_ascii=False).encode(),
-        "application/json; charset=utf-8",
-        [("Cache-Control", "no-store"), *(headers or [])],
-    )
 
 
 @dataclass
@@ -113,39 +96,20 @@ class Console:
         token = req.cookies.get(self.cookie_name)
         session = self.sessions.get(token)
         if session is None:
-            raise _Refusal(401, "login")
+            raise Refusal(401, "login")
         account = self.accounts.get(session.name)
         if account is None:  # removed since: its sessions end
             self.sessions.end_for(session.name)
-            raise _Refusal(401, "login")
+            raise Refusal(401, "login")
         return session, account
 
     def check_origin(self, req: Request) -> None:
         """Refuse a request another site's page made (Origin or Referer not ours)."""
-        host = req.header("host")
-        scheme = "https" if self.tls else "http"
-        ours = {f"{scheme}://{host}"} if host else set()
-        ours |= self.allowed_origins
-        origin = req.header("origin")
-        if origin and origin not in ours:
-            raise _Refusal(403, "origin")
-        referer = req.header("referer")
-        if referer:
-            parts = urlsplit(referer)
-            if f"{parts.scheme}://{parts.netloc}" not in ours:
-                raise _Refusal(403, "origin")
+        check_origin(req, tls=self.tls, allowed=self.allowed_origins)
 
     def body_of(self, req: Request) -> dict[str, Any]:
         """The request's JSON object (400 when too large, malformed or not an object)."""
-        if len(req.body) > MAX_JSON_BYTES:
-            raise _Refusal(400, "too_large")
-        try:
-            body = json.loads(req.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _Refusal(400, "malformed_json") from exc
-        if not isinstance(body, dict):
-            raise _Refusal(400, "malformed_json")
-        return body
+        return json_body(req, MAX_JSON_BYTES)
 
     def post_of(self, req: Request, *, act: bool) -> tuple[Session, Account, dict[str, Any]]:
         """A state-changing request: session, same origin, CSRF token, and the role."""
@@ -155,8 +119,8 @@ class Console:
             body = self.body_of(req)
             offered = body.get("csrf", req.header("x-csrf-token") or None)
             if not csrf_ok(session, offered):
-                raise _Refusal(403, "csrf")
-        except _Refusal as refused:
+                raise Refusal(403, "csrf")
+        except Refusal as refused:
             if refused.status == 403:
                 log.warning(
                     "console: %s %s by %s from %s refused (%s)",
@@ -174,7 +138,7 @@ class Console:
                 req.client,
                 _word(body.get("action")),
             )
-            raise _Refusal(403, "viewer")
+            raise Refusal(403, "viewer")
         return session, account, body
 
     # -- handlers ---------------------------------------------------------------------
@@ -189,14 +153,14 @@ class Console:
         body = self.body_of(req)
         name, password = body.get("name"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str) or len(name) > 64:
-            raise _Refusal(400, "name_and_password")
+            raise Refusal(400, "name_and_password")
         if len(password) > MAX_PASSWORD:
-            raise _Refusal(400, "name_and_password")
+            raise Refusal(400, "name_and_password")
         keys = (f"addr:{req.client}", f"account:{name}")
         wait = self.limiter.locked_for(*keys)
         if wait > 0:
             retry = str(math.ceil(wait))
-            raise _Refusal(429, "locked", [("Retry-After", retry)])
+            raise Refusal(429, "locked", [("Retry-After", retry)])
         account = authenticate(self.accounts, name, password)
         if account is None:
             failures = self.limiter.failed(*keys)
@@ -214,11 +178,11 @@ class Console:
             problem = self.accounts.problem
             if problem:
                 log.warning("console: nobody can log in: %s", problem)
-            raise _Refusal(401, "bad_login")
+            raise Refusal(401, "bad_login")
         self.limiter.succeeded(*keys)
         session = self.sessions.create(account.name)
         log.info("console: %s (%s) logged in from %s", account.name, account.role, req.client)
-        return _json(
+        return json_answer(
             200,
             {"ok": True, "csrf": session.csrf, "account": _account(account)},
             [("Set-Cookie", self._cookie(session.token, self.sessions.session_s))],
@@ -229,14 +193,14 @@ class Console:
         session, account, _ = self.post_of(req, act=False)
         self.sessions.end(session.token)
         log.info("console: %s logged out from %s", account.name, req.client)
-        return _json(200, {"ok": True}, [("Set-Cookie", self._cookie("", 0))])
+        return json_answer(200, {"ok": True}, [("Set-Cookie", self._cookie("", 0))])
 
     def state(self, req: Request) -> Response:
         """The console's state now, with the session's CSRF token."""
         session, account = self.session_of(req)
         body = self._state()
         body.update(csrf=session.csrf, account=_account(account))
-        return _json(200, body)
+        return json_answer(200, body)
 
     def stream(self, req: Request) -> EventStream | Response:
         """Server push: a ``state`` event at every change of the gate or a new record."""
@@ -244,7 +208,7 @@ class Console:
         with self._streams_lock:
             mine = self._streams.get(session.token, 0)
             if sum(self._streams.values()) >= MAX_STREAMS or mine >= MAX_STREAMS_PER_SESSION:
-                raise _Refusal(503, "too_many_streams")
+                raise Refusal(503, "too_many_streams")
             self._streams[session.token] = mine + 1
         return EventStream(_Slotted(self._frames(req, session.token), self._release(session.token)))
 
@@ -253,7 +217,7 @@ class Console:
         _, account, body = self.post_of(req, act=True)
         action = body.get("action")
         if action not in ACTIONS:
-            raise _Refusal(400, "unknown_action")
+            raise Refusal(400, "unknown_action")
         ok, error = self._command(action, account.name)
         log.log(
             logging.INFO if ok else logging.WARNING,
@@ -264,7 +228,7 @@ class Console:
             "done" if ok else f"refused ({error})",
         )
         status = 504 if error == "no_answer" else 200
-        return _json(status, {"ok": ok, "error": error, "action": action})
+        return json_answer(status, {"ok": ok, "error": error, "action": action})
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -336,19 +300,6 @@ class Console:
         if self.tls:
             parts.append("Secure")
         return "; ".join(parts)
-
-    def guarded(
-        self, handler: Callable[[Request], Response | EventStream]
-    ) -> Callable[[Request], Response | EventStream]:
-        """A handler answering refusals (_Refusal) as JSON, with the console's headers."""
-
-        def serve(req: Request) -> Response | EventStream:
-            try:
-                return handler(req)
-            except _Refusal as refused:
-                return _json(refused.status, {"ok": False, "error": refused.error}, refused.headers)
-
-        return serve
 
 
 class _Slotted:
@@ -457,7 +408,7 @@ def register(
     view.subscribe(stats)
     stats.seed(history)
     stats.seed(view.recent(200))
-    g = console.guarded
+    g = guarded
     routes.add("GET", "/console", g(console.page))
     for name in STATIC_FILES:
         routes.add("GET", f"/static/{name}", g(_static(name)))
@@ -467,5 +418,5 @@ def register(
     routes.add("GET", "/api/console/stream", g(console.stream))
     routes.add("POST", "/api/console/action", g(console.action))
     if sim is not None:
-        sim_controls.register(routes, console=console, sim=sim, refusal=_Refusal, answer=_json)
+        sim_controls.register(routes, console=console, sim=sim)
     return console
