@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -556,8 +557,18 @@ def test_a_session_may_hold_a_few_streams_only(make) -> None:
         status, body, _ = c.request("GET", "/api/console/stream")
         assert (status, body["error"]) == (503, "too_many_streams")
     finally:
-        for conn, _ in opened:
+        for conn, resp in opened:
+            resp.close()
             conn.close()
+    # A closed page gives its slot back once its stream next writes (here: the next change).
+    deadline = time.monotonic() + 10
+    while rig.console._streams and time.monotonic() < deadline:
+        rig.view.publish(occupancy=int(time.monotonic() * 1000) % 1000)
+        time.sleep(0.05)
+    assert rig.console._streams == {}
+    conn, resp = _stream(c)
+    conn.close()
+    assert resp.status == 200
 
 
 # -- the simulated world ------------------------------------------------------------------
@@ -761,3 +772,39 @@ def test_the_start_says_who_can_log_in(tmp_path, caplog) -> None:
         f"nobody can log in: {tmp_path / 'none'} does not exist: run `kiosk passwd" in caplog.text
     )
     assert f"console: 2 account(s) in {tmp_path / 'console-accounts'}" in caplog.text
+
+
+def test_the_charts_start_from_todays_records_in_the_store(tmp_path, caplog) -> None:
+    from zoneinfo import ZoneInfo
+
+    from kiosk.store import EventStore
+    from kiosk.web.console_state import today_from_store
+
+    clock = FakeClock(start=1_764_590_400.0)  # 17:00 in Almaty
+    zone = ZoneInfo("Asia/Almaty")
+    path = tmp_path / "events.sqlite"
+    store = EventStore(path, kiosk_id="k1", venue_id="v1", clock=clock)
+    clock.advance(-20 * 3600)  # yesterday 21:00 local
+    store.record("passage", direction="entry", subject=None)
+    clock.advance(20 * 3600 - 1800)  # today 16:30
+    store.record("passage", direction="entry", subject=None)
+    store.record("decision", decision="admit", reason="admitted", latency_ms=90.0)
+    clock.advance(1800)
+    store.close()
+    events = today_from_store(path, clock=clock, zone=zone)
+    assert [e["type"] for e in events] == ["passage", "decision"]
+    view = GateView()
+    console = register(
+        Routes(),
+        view=view,
+        emit=Gate().emit,
+        accounts=tmp_path / "a",
+        timezone="Asia/Almaty",
+        clock=clock,
+        history=events,
+    )
+    charts = console.stats.charts()
+    assert charts["entries_per_hour"][16] == 1 and sum(charts["entries_per_hour"]) == 1
+    assert sum(charts["latency_counts"]) == 1
+    assert today_from_store(tmp_path / "missing.sqlite", clock=clock, zone=zone) == []
+    assert "today's charts start empty" in caplog.text

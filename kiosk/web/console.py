@@ -383,7 +383,7 @@ def register(
     ``session_s``: how long a login lasts; ``timezone``: the venue's ([policy] timezone);
     ``tls``: the server speaks HTTPS (Secure cookies); ``sim``: the simulated world, which
     adds its controls and camera view; ``history``: records of today made before this
-    start (from the event store), for the charts.
+    start, for the charts (``console_state.today_from_store(store path, ...)``).
     """
     clock = clock or SystemClock()
     zone = ZoneInfo(timezone)
