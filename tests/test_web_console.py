@@ -201,10 +201,36 @@ def test_a_login_sets_a_strict_http_only_cookie_that_expires(make, caplog) -> No
 
 
 def test_over_tls_the_cookie_is_secure_and_host_only(tmp_path) -> None:
+    import ssl
+
+    from test_fleet_link import _make_pki
+
+    pki = _make_pki(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(pki["server_cert"], pki["server_key"])
     routes = Routes()
-    console = register(routes, view=GateView(), emit=Gate().emit, accounts=tmp_path / "a", tls=True)
-    cookie = console._cookie("tok", 60)
-    assert cookie.startswith("__Host-kiosk_session=tok;") and cookie.endswith("; Secure")
+    register(routes, view=GateView(), emit=Gate().emit, accounts=accounts_file(tmp_path), tls=True)
+    with WebServer(routes, host="127.0.0.1", port=0, ssl_context=server_ctx) as server:
+        host, port = server.address
+        client_ctx = ssl.create_default_context(cafile=str(pki["ca"]))
+        conn = http.client.HTTPSConnection(host, port, timeout=10, context=client_ctx)
+        body = json.dumps({"name": "alice", "password": PASSWORDS["alice"]})
+        origin = f"https://{host}:{port}"
+        conn.request("POST", "/console/login", body=body, headers={"Origin": origin})
+        resp = conn.getresponse()
+        resp.read()
+        cookie = resp.getheader("Set-Cookie")
+        conn.request(
+            "POST", "/console/login", body=body, headers={"Origin": f"http://{host}:{port}"}
+        )
+        plain = conn.getresponse()
+        plain.read()
+        conn.close()
+    assert resp.status == 200
+    attrs = [a.strip() for a in cookie.split(";")]
+    assert attrs[0].startswith("__Host-kiosk_session=")
+    assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/"} <= set(attrs)
+    assert plain.status == 403  # an http:// page is another origin than the https:// console
 
 
 def test_a_wrong_password_is_refused_and_logged_without_the_password(make, caplog) -> None:
@@ -707,6 +733,9 @@ def test_real_presentations_through_the_gate_show_pseudonyms_only(
             "alice",
             True,
         )
+        assert gate.command("reset_occupancy", origin="mqtt") == (True, None)
+        mqtt = gate.wait(lambda e: e["type"] == "command" and e["cmd"] == "reset_occupancy")[0]
+        assert mqtt["via"] == "mqtt" and "account" not in mqtt
         iin_green = next(p for p in population.with_status("green") if p.sub.startswith("iin:"))
         iin_red = next(p for p in population.with_status("red") if p.sub.startswith("iin:"))
         passport = next(p for p in population.people if p.sub.startswith("passport:"))
@@ -733,7 +762,10 @@ def test_real_presentations_through_the_gate_show_pseudonyms_only(
     assert len(rows) == 4
     assert all(re.fullmatch(r"[0-9a-f]{20}", r["subject"] or "") for r in rows)
     assert {r["reason"] for r in rows} >= {"admitted", "status_not_allowed"}
-    assert state["commands"][0]["account"] == "alice"
+    assert [(r["cmd"], r["via"], r["account"]) for r in state["commands"]] == [
+        ("reset_occupancy", "mqtt", None),
+        ("open_once", "console", "alice"),
+    ]
     shown = json.dumps(state) + json.dumps(pushed) + "".join(p.decode() for p in pages)
     secrets_ = [
         iin_green.sub[4:],
