@@ -131,7 +131,7 @@ def make(tmp_path) -> Iterator[Any]:
             routes,
             view=view,
             emit=gate.emit,
-            accounts=accounts_file(tmp_path),
+            accounts_file=accounts_file(tmp_path),
             session_s=SESSION_S,
             timezone=tz,
             clock=clock,
@@ -209,7 +209,9 @@ def test_over_tls_the_cookie_is_secure_and_host_only(tmp_path) -> None:
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(pki["server_cert"], pki["server_key"])
     routes = Routes()
-    register(routes, view=GateView(), emit=Gate().emit, accounts=accounts_file(tmp_path), tls=True)
+    register(
+        routes, view=GateView(), emit=Gate().emit, accounts_file=accounts_file(tmp_path), tls=True
+    )
     with WebServer(routes, host="127.0.0.1", port=0, ssl_context=server_ctx) as server:
         host, port = server.address
         client_ctx = ssl.create_default_context(cafile=str(pki["ca"]))
@@ -717,7 +719,7 @@ def test_real_presentations_through_the_gate_show_pseudonyms_only(
         routes,
         view=view,
         emit=gate.controller.emit,
-        accounts=accounts_file(tmp_path),
+        accounts_file=accounts_file(tmp_path),
         timezone="Asia/Almaty",
     )
     server = WebServer(routes, host="127.0.0.1", port=0).start()
@@ -790,16 +792,17 @@ def test_the_options_come_from_the_configuration(tmp_path) -> None:
 
     cfg = load_config(write_config(tmp_path, None, policy={"timezone": "Asia/Almaty"}))
     options = console_options(cfg)
-    assert options["accounts"] == tmp_path / "console-accounts"
+    assert options["accounts_file"] == tmp_path / "state" / "console.accounts"
     assert options["timezone"] == "Asia/Almaty"
     console = register(Routes(), view=GateView(), emit=Gate().emit, **options)
-    assert console.zone_name == "Asia/Almaty" and console.accounts.path == options["accounts"]
+    assert console.zone_name == "Asia/Almaty"
+    assert console.accounts.path == options["accounts_file"]
 
 
 def test_the_start_says_who_can_log_in(tmp_path, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="kiosk.web.console"):
-        register(Routes(), view=GateView(), emit=Gate().emit, accounts=tmp_path / "none")
-        register(Routes(), view=GateView(), emit=Gate().emit, accounts=accounts_file(tmp_path))
+        register(Routes(), view=GateView(), emit=Gate().emit, accounts_file=tmp_path / "none")
+        register(Routes(), view=GateView(), emit=Gate().emit, accounts_file=accounts_file(tmp_path))
     assert (
         f"nobody can log in: {tmp_path / 'none'} does not exist: run `kiosk passwd" in caplog.text
     )
@@ -830,7 +833,7 @@ def test_the_charts_start_from_todays_records_in_the_store(tmp_path, caplog) -> 
         Routes(),
         view=view,
         emit=Gate().emit,
-        accounts=tmp_path / "a",
+        accounts_file=tmp_path / "a",
         timezone="Asia/Almaty",
         clock=clock,
         history=events,
@@ -840,3 +843,28 @@ def test_the_charts_start_from_todays_records_in_the_store(tmp_path, caplog) -> 
     assert sum(charts["latency_counts"]) == 1
     assert today_from_store(tmp_path / "missing.sqlite", clock=clock, zone=zone) == []
     assert "today's charts start empty" in caplog.text
+
+
+def test_register_takes_what_the_web_app_offers(tmp_path) -> None:
+    """kiosk/web/app.py calls ``register`` with the names it offers, those ``register`` names
+    only, and leaves the console off when a parameter without a default is not offered."""
+    import inspect
+    from types import SimpleNamespace
+
+    offered = {
+        "web_cfg": SimpleNamespace(tls_cert="/etc/k.crt", tls_key="/etc/k.key"),
+        "view": GateView(),
+        "emit": Gate().emit,
+        "liveness": object(),
+        "metrics": object(),
+        "accounts_file": str(accounts_file(tmp_path)),
+        "session_s": 1800.0,
+        "now": lambda: 0.0,
+    }
+    params = list(inspect.signature(register).parameters.values())[1:]
+    required = {p.name for p in params if p.default is inspect.Parameter.empty}
+    assert required <= set(offered)
+    names = {p.name for p in params}
+    console = register(Routes(), **{k: v for k, v in offered.items() if k in names})
+    assert console.tls is True and console.sessions.session_s == 1800.0
+    assert console.cookie_name == "__Host-kiosk_session"

@@ -26,7 +26,12 @@ def test_the_console_page_works_in_a_browser(tmp_path) -> None:
     view, gate, sim = GateView(), Gate(), SimDouble()
     routes = Routes()
     register(
-        routes, view=view, emit=gate.emit, accounts=accounts_file(tmp_path), sim=sim, timezone="UTC"
+        routes,
+        view=view,
+        emit=gate.emit,
+        accounts_file=accounts_file(tmp_path),
+        sim=sim,
+        timezone="UTC",
     )
     server = WebServer(routes, host="127.0.0.1", port=0).start()
     proc, page = start(free_port())

@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kiosk.clock import Clock, SystemClock
+from kiosk.errors import KioskError
 from kiosk.events import Command  # the one import of the controller's inputs (WEB.md)
 from kiosk.gate.view import GateView
 from kiosk.web import sim_controls
@@ -349,17 +350,18 @@ def static_response(name: str) -> Response:
 
 def console_options(cfg: Any) -> dict[str, Any]:
     """``register``'s options from a configuration: the accounts file (``[web]
-    accounts_file``, else beside the configuration), ``[web] session_s`` when the section has
-    it, and the venue's time zone (``[policy] timezone``)."""
+    accounts_file``), the login's length (``[web] session_s``) when the section has it, and
+    the venue's time zone (``[policy] timezone``)."""
     from kiosk.web.passwd import accounts_file_of
 
     options: dict[str, Any] = {
-        "accounts": accounts_file_of(cfg),
+        "accounts_file": accounts_file_of(cfg),
         "timezone": cfg.policy_section.timezone,
     }
-    session_s = getattr(getattr(cfg, "web", None), "session_s", None)
-    if session_s:
-        options["session_s"] = float(session_s)
+    web = getattr(cfg, "web", None)
+    if web is not None:
+        options["web_cfg"] = web
+        options["session_s"] = float(web.session_s)
     return options
 
 
@@ -368,10 +370,12 @@ def register(
     *,
     view: GateView,
     emit: Callable[[Any], None],
-    accounts: Accounts | str | os.PathLike[str],
+    accounts_file: str | os.PathLike[str] | None = None,
+    accounts: Accounts | None = None,
     session_s: float = DEFAULT_SESSION_S,
     timezone: str = "UTC",
-    tls: bool = False,
+    web_cfg: Any = None,
+    tls: bool | None = None,
     clock: Clock | None = None,
     sim: sim_controls.SimWorld | None = None,
     allowed_origins: Iterable[str] = (),
@@ -379,19 +383,28 @@ def register(
 ) -> Console:
     """Add the console's routes; returns the Console (tests and the simulation use it).
 
-    ``accounts``: the accounts file (``[web] accounts_file``) or an :class:`Accounts`;
-    ``session_s``: how long a login lasts; ``timezone``: the venue's ([policy] timezone);
-    ``tls``: the server speaks HTTPS (Secure cookies); ``sim``: the simulated world, which
-    adds its controls and camera view; ``history``: records of today made before this
-    start, for the charts (``console_state.today_from_store(store path, ...)``).
+    ``accounts_file``: the accounts file (``[web] accounts_file``), or ``accounts`` read
+    already; ``session_s``: how long a login lasts (``[web] session_s``); ``timezone``: the
+    venue's (``[policy] timezone``: the decisions' times and today's charts); ``web_cfg``:
+    the ``[web]`` section, whose certificate means HTTPS (``tls`` says so directly): Secure
+    cookies; ``sim``: the simulated world, which adds its controls and camera view;
+    ``history``: records of today made before this start, for the charts
+    (``console_state.today_from_store(store path, ...)``). :func:`console_options` gives
+    the configuration's.
     """
+    if accounts is None:
+        if accounts_file is None:
+            raise KioskError("the console needs its accounts file ([web] accounts_file)")
+        accounts = Accounts(accounts_file)
+    if tls is None:
+        tls = bool(web_cfg is not None and web_cfg.tls_cert and web_cfg.tls_key)
     clock = clock or SystemClock()
     zone = ZoneInfo(timezone)
     stats = ConsoleStats(zone=zone, clock=clock)
     console = Console(
         view=view,
         emit=emit,
-        accounts=accounts if isinstance(accounts, Accounts) else Accounts(accounts),
+        accounts=accounts,
         sessions=Sessions(session_s=session_s, monotonic=clock.monotonic),
         limiter=LoginLimiter(monotonic=clock.monotonic),
         stats=stats,
