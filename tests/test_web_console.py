@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from kiosk.clock import FakeClock, rfc3339_ms
+from kiosk.errors import KioskError
 from kiosk.events import Command
 from kiosk.gate.view import GateView, LastDecision
 from kiosk.web.auth import FAILURES_ALLOWED, LOCK_BASE_S, Account, format_accounts, hash_password
@@ -868,3 +869,14 @@ def test_register_takes_what_the_web_app_offers(tmp_path) -> None:
     console = register(Routes(), **{k: v for k, v in offered.items() if k in names})
     assert console.tls is True and console.sessions.session_s == 1800.0
     assert console.cookie_name == "__Host-kiosk_session"
+
+
+def test_the_accounts_may_be_given_as_a_path_or_read_already(tmp_path) -> None:
+    from kiosk.web.auth import Accounts
+
+    path = accounts_file(tmp_path)
+    for given in ({"accounts": str(path)}, {"accounts": Accounts(path)}, {"accounts_file": path}):
+        console = register(Routes(), view=GateView(), emit=Gate().emit, **given)
+        assert set(console.accounts.all()) == {"alice", "bob"}
+    with pytest.raises(KioskError, match="accounts_file"):
+        register(Routes(), view=GateView(), emit=Gate().emit)

@@ -371,7 +371,7 @@ def register(
     view: GateView,
     emit: Callable[[Any], None],
     accounts_file: str | os.PathLike[str] | None = None,
-    accounts: Accounts | None = None,
+    accounts: Accounts | str | os.PathLike[str] | None = None,
     session_s: float = DEFAULT_SESSION_S,
     timezone: str = "UTC",
     web_cfg: Any = None,
@@ -383,19 +383,24 @@ def register(
 ) -> Console:
     """Add the console's routes; returns the Console (tests and the simulation use it).
 
-    ``accounts_file``: the accounts file (``[web] accounts_file``), or ``accounts`` read
-    already; ``session_s``: how long a login lasts (``[web] session_s``); ``timezone``: the
-    venue's (``[policy] timezone``: the decisions' times and today's charts); ``web_cfg``:
-    the ``[web]`` section, whose certificate means HTTPS (``tls`` says so directly): Secure
-    cookies; ``sim``: the simulated world, which adds its controls and camera view;
-    ``history``: records of today made before this start, for the charts
-    (``console_state.today_from_store(store path, ...)``). :func:`console_options` gives
-    the configuration's.
+    - ``accounts_file``: the accounts file (``[web] accounts_file``); ``accounts``: the
+      same, or an :class:`Accounts` read already;
+    - ``session_s``: how long a login lasts (``[web] session_s``);
+    - ``timezone``: the venue's (``[policy] timezone``): decisions' times, today's charts;
+    - ``web_cfg``: the ``[web]`` section, whose certificate means HTTPS (``tls`` says so
+      directly): Secure cookies;
+    - ``sim``: the simulated world, which adds its controls and camera view;
+    - ``history``: today's records made before this start, for the charts
+      (``console_state.today_from_store(store path, ...)``).
+
+    :func:`console_options` gives the configuration's.
     """
     if accounts is None:
         if accounts_file is None:
             raise KioskError("the console needs its accounts file ([web] accounts_file)")
         accounts = Accounts(accounts_file)
+    elif not isinstance(accounts, Accounts):
+        accounts = Accounts(accounts)
     if tls is None:
         tls = bool(web_cfg is not None and web_cfg.tls_cert and web_cfg.tls_key)
     clock = clock or SystemClock()
