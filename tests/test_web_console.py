@@ -116,6 +116,7 @@ def accounts_file(tmp_path) -> Any:
         "bob": Account("bob", "viewer", hash_password(PASSWORDS["bob"], n=2**10)),
     }
     path.write_text(format_accounts(accounts))
+    path.chmod(0o640)  # as kiosk passwd writes it
     return path
 
 
@@ -808,6 +809,12 @@ def test_the_start_says_who_can_log_in(tmp_path, caplog) -> None:
         f"nobody can log in: {tmp_path / 'none'} does not exist: run `kiosk passwd" in caplog.text
     )
     assert f"console: 2 account(s) in {tmp_path / 'console-accounts'}" in caplog.text
+    assert "readable by every user" not in caplog.text
+    (tmp_path / "console-accounts").chmod(0o644)
+    register(
+        Routes(), view=GateView(), emit=Gate().emit, accounts_file=tmp_path / "console-accounts"
+    )
+    assert "console-accounts is readable by every user: chmod 0640 it" in caplog.text
 
 
 def test_the_charts_start_from_todays_records_in_the_store(tmp_path, caplog) -> None:

@@ -16,6 +16,7 @@ the account and the client's address, never a password.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -421,6 +422,11 @@ def register(
     known = console.accounts.all()
     if known:
         log.info("console: %d account(s) in %s", len(known), console.accounts.path)
+        with contextlib.suppress(OSError):
+            if console.accounts.path.stat().st_mode & 0o007:  # hashes can be attacked offline
+                log.warning(
+                    "console: %s is readable by every user: chmod 0640 it", console.accounts.path
+                )
     else:  # say it at start: otherwise the first sign is a technician who cannot log in
         log.warning("console: nobody can log in: %s", console.accounts.problem)
     view.subscribe(stats)
