@@ -1,6 +1,6 @@
 """The technician console (display.md, The console): ``/console`` and its API.
 
-``register(routes, view=, emit=, accounts=, ...)`` adds the page, its assets and the API
+``register(routes, view=, emit=, accounts_file=, ...)`` adds the page, its assets and the API
 (WEB.md): ``POST /console/login`` and ``/console/logout``, ``GET /api/console/state``,
 ``GET /api/console/stream`` (Server-Sent Events, event ``state``) and ``POST
 /api/console/action``; with a simulated world also ``POST /api/sim/world`` and ``GET
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 ACTIONS = ("open_once", "lockdown", "resume", "reset_occupancy")
 COOKIE = "kiosk_session"
 SECURE_COOKIE = "__Host-kiosk_session"  # the browser keeps it to this origin, over TLS only
-DEFAULT_SESSION_S = 8 * 3600.0
+DEFAULT_SESSION_S = 3600.0  # [web] session_s's default
 #: Console requests are small; anything larger is not the page's.
 MAX_JSON_BYTES = 4096
 ACTION_WAIT_S = 5.0
