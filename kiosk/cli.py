@@ -166,6 +166,12 @@ def _add_doctor(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_doctor)
 
 
+def _add_passwd(p: argparse.ArgumentParser) -> None:
+    from kiosk.web.passwd import add_arguments
+
+    add_arguments(p, default_config=_default_config())
+
+
 def _add_report(p: argparse.ArgumentParser) -> None:
     from kiosk.report import add_arguments, cmd_report
 
@@ -200,8 +206,9 @@ PRODUCTION_COMMANDS: tuple[Command, ...] = (
     Command("release", "release the turnstile relay and exit (ExecStopPost)", _add_release, True),
     Command("doctor", "check everything at the gate and say what to fix", _add_doctor, True),
     Command("report", "what happened at the gate: counts, reasons, hours", _add_report),
-    # Further production commands (passwd) register here, each importing its own module
-    # from its `add` function only.
+    Command("passwd", "add a console account or change its password", _add_passwd, True),
+    # Further production commands register here, each importing its own module from its
+    # `add` function only.
 )
 
 

@@ -45,6 +45,7 @@ INVOCATIONS: dict[str, tuple[list[str], int]] = {
     "config": (["config", "check", "{config}"], 0),
     "doctor": (["doctor", "--config", "{config}"], 0),
     "report": (["report", "--config", "{config}", "--json"], 2),  # loads it all, finds no store
+    "passwd": (["passwd", "nobody", "--remove", "--config", "{missing}"], 2),  # no such file
 }
 
 

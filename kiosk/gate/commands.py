@@ -101,7 +101,15 @@ def run(cmd: Command, gate: CommandTarget, *, unlock_s: float, journal: GateJour
     """Execute ``cmd``, record it, say it in the journal, answer whoever sent it."""
     outcome = execute(cmd.cmd, gate, unlock_s=unlock_s)
     gate.record(
-        CommandRecord(cmd.cmd, cmd.jti, cmd.origin, outcome.ok, outcome.error, outcome.occupancy)
+        CommandRecord(
+            cmd.cmd,
+            cmd.jti,
+            cmd.origin,
+            outcome.ok,
+            outcome.error,
+            outcome.occupancy,
+            account=cmd.account,
+        )
     )
     if outcome.error != "config_error":  # that one has its own line, naming file and key
         journal.command(cmd.cmd, cmd.origin, outcome.ok, outcome.error, outcome.said)

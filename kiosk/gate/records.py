@@ -208,6 +208,7 @@ class CommandRecord:
     ok: bool
     error: str | None
     occupancy: int | None = None
+    account: str | None = None  # the console user who gave it
 
     def fields(self) -> dict[str, Any]:
         return _without_none(
@@ -215,11 +216,14 @@ class CommandRecord:
                 "cmd": self.cmd,
                 "jti": self.jti,
                 "origin": self.origin,
+                "via": self.origin,  # mqtt.md's name for where a command came from
                 "ok": self.ok,
                 "error": self.error,
                 "occupancy": self.occupancy,
+                "account": self.account,
             },
             "occupancy",
+            "account",
         )
 
 
