@@ -33,7 +33,7 @@ def test_the_daemon_announces_itself_to_home_assistant(tmp_path, mosquitto):
         [payload, *_] = watcher.wait_for(lambda ps: ps, topic)
         doc = json.loads(payload)
         assert doc["state_topic"] == "ashyq/v1/kiosk/k1/state"
-        assert doc["device"]["sw_version"] == daemon.controller.state()["version"]
+        assert doc["device"]["sw_version"] == daemon.view.snapshot().kiosk_version
     finally:
         daemon.stop()
         runner.join(15)
