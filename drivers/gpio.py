@@ -428,7 +428,7 @@ def _close_all(closers: list[Callable[[], None]]) -> None:
     for close in closers:
         try:
             close()
-        except Exception as exc:  # each device must get its chance
+        except Exception as exc:  # noqa: BLE001 - each device must get its chance
             first = first or exc
     if first is not None:
         raise first

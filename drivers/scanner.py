@@ -310,7 +310,7 @@ class SerialScanner:
             return
         try:
             emit(event)
-        except Exception as exc:  # the reader must outlive a faulty consumer
+        except Exception as exc:  # noqa: BLE001 - the reader must outlive a faulty consumer
             # Only the type: the message of a failed CodeRead could quote the code.
             log.error("%s: emit failed (%s)", self.name, type(exc).__name__)
 
@@ -319,7 +319,7 @@ class SerialScanner:
         if port is not None:
             try:
                 port.close()
-            except Exception as exc:  # closing a vanished device may fail; it is gone anyway
+            except Exception as exc:  # noqa: BLE001 - closing a vanished device may fail; it is gone anyway
                 log.debug("%s: close failed (%s)", self.name, type(exc).__name__)
 
 

@@ -174,7 +174,7 @@ class Kiosk:
         ):
             try:
                 step()
-            except Exception as exc:  # any failure while closing: said, the next step runs
+            except Exception as exc:  # noqa: BLE001 - any failure while closing: said, the next step runs
                 failed.append(step.__qualname__)
                 log.error("shutdown: %s failed: %s", step.__qualname__, exc)
         released = "Hardware.close" not in failed and self.hardware.turnstile_released
@@ -236,7 +236,7 @@ class Kiosk:
         while not self._stopped.wait(HOUSEKEEPING_S):
             try:
                 self._housekeeping_turn(refresh, next_keys, next_save)
-            except Exception as exc:  # a full disk must not end the housekeeping for good
+            except Exception as exc:  # noqa: BLE001 - a full disk must not end the housekeeping for good
                 log.error("housekeeping failed: %s", exc)
             now = time.monotonic()
             if now >= next_keys:

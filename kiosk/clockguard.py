@@ -14,6 +14,7 @@ import ctypes.util
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,6 +102,8 @@ class ClockGuard:
         self._synchronised = synchronised or (lambda: kernel_clock_synchronised())
         self._hwm = self._load()
         self._last_kind: str | None = None
+        # The controller's checker and the housekeeping thread both ask and move the mark.
+        self._lock = threading.Lock()
 
     def _load(self) -> float:
         if self._path is None:
@@ -113,13 +116,17 @@ class ClockGuard:
     @property
     def high_water_mark(self) -> float:
         """The latest wall time this kiosk has seen (0 when never)."""
-        return self._hwm
+        with self._lock:
+            return self._hwm
 
     def problem(self) -> str | None:
         """Why the clock cannot be trusted now (``went back by N s``, ``never
         synchronised``), or None. Each change of trust is one journal line."""
-        now = self._clock.time()
-        synchronised = self._synchronised()
+        synchronised = self._synchronised()  # a kernel call: outside the lock
+        with self._lock:
+            return self._judge(self._clock.time(), synchronised)
+
+    def _judge(self, now: float, synchronised: bool | None) -> str | None:
         if synchronised and now < self._hwm - self._leeway:
             # NTP says this is the time: the mark was saved from a clock running ahead.
             log.warning("the clock is synchronised and behind the saved mark: mark reset")
@@ -147,13 +154,15 @@ class ClockGuard:
 
     def save(self) -> None:
         """Write the high-water mark (rarely: an SD card wears with every write)."""
-        if self._path is None or not self._hwm:
+        with self._lock:
+            hwm = self._hwm
+        if self._path is None or not hwm:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".hwm-")
         try:
             with os.fdopen(fd, "w") as fh:
-                fh.write(f"{self._hwm:.3f}\n")
+                fh.write(f"{hwm:.3f}\n")
             os.replace(tmp, self._path)
         except OSError as exc:
             log.warning("cannot save the clock high-water mark: %s", exc.strerror)

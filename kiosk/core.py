@@ -48,7 +48,9 @@ class PassKeys:
                 log.warning("ignoring the saved pass keys: %s", exc)
 
     def __call__(self) -> KeySet:
-        return self._current
+        # The parser (controller thread) reads what the housekeeping thread's refresh sets.
+        with self._lock:
+            return self._current
 
     def _merge(self, fetched: KeySet) -> None:
         keys = {kid: fetched.get(kid) for kid in fetched.kids()}
@@ -71,7 +73,7 @@ class PassKeys:
             save_last_good(doc, self._last_good_path)
         except OSError as exc:  # a full card: the keys are in use, just not kept for later
             log.warning("cannot keep the fetched pass keys: %s", exc.strerror)
-        log.info("pass keys refreshed: %s", ", ".join(self._current.kids()))
+        log.info("pass keys refreshed: %s", ", ".join(self().kids()))
         return True
 
 

@@ -162,7 +162,7 @@ class Metrics:
             return 0, 0
         try:
             frames, decodes = stats()
-        except Exception as exc:  # a driver's bug must not break the scrape: say where
+        except Exception as exc:  # noqa: BLE001 - a driver's bug must not break the scrape: say where
             log_bug(log, "camera statistics for the metrics", exc)
             return 0, 0
         return max(0, int(frames)), max(0, int(decodes))

@@ -48,7 +48,7 @@ class Hardware:
         try:
             self.turnstile.release()
             self.turnstile_released = True
-        except Exception as exc:  # go on closing; the unit's ExecStopPost tries again
+        except Exception as exc:  # noqa: BLE001 - go on closing; the unit's ExecStopPost tries again
             log.critical("could not release the relay: %s", exc)
         for device in self.inputs:
             with contextlib.suppress(Exception):

@@ -236,7 +236,7 @@ class MqttStatusResponder:
         self.stats._count(request=True)
         try:
             self._handle(message)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a paho callback must never raise (it would stop the loop)
             # An exception escaping a paho callback would stop the network loop, and with it
             # every kiosk's answers; the type alone is logged, since a message could carry
             # request content.

@@ -159,3 +159,29 @@ def test_the_event_and_the_journal_name_clock_untrusted(tmp_path, population, is
     )
     assert "offline pass decision referred: the clock is not trusted" in messages
     assert p.sub.split(":")[-1] not in caplog.text
+
+
+def test_two_threads_asking_never_move_the_mark_back():
+    """The controller's checker and the housekeeping both ask: the mark only ever grows."""
+    import threading
+
+    from kiosk.clock import FakeClock
+    from kiosk.clockguard import ClockGuard
+
+    clock = FakeClock(1_700_000_000.0)
+    guard = ClockGuard(None, clock=clock, leeway_s=30.0, synchronised=lambda: True)
+    marks: list[float] = []
+
+    def ask() -> None:
+        for _ in range(2000):
+            clock.advance(0.001)
+            guard.problem()
+            marks.append(guard.high_water_mark)
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert guard.high_water_mark == clock.time()
+    assert guard.problem() is None

@@ -268,7 +268,7 @@ def test_threads_record_and_deliver_concurrently(db: Path, clock: FakeClock) -> 
             try:
                 for _ in range(100):
                     store.record("passage")
-            except BaseException as exc:  # pragma: no cover - reported below
+            except BaseException as exc:  # noqa: BLE001 - pragma: no cover - reported below
                 errors.append(exc)
 
         def outbox() -> None:
@@ -277,7 +277,7 @@ def test_threads_record_and_deliver_concurrently(db: Path, clock: FakeClock) -> 
                 while delivered < 200:
                     batch = store.undelivered(limit=17)
                     delivered += store.mark_delivered(e["seq"] for e in batch)
-            except BaseException as exc:  # pragma: no cover - reported below
+            except BaseException as exc:  # noqa: BLE001 - pragma: no cover - reported below
                 errors.append(exc)
 
         threads = [threading.Thread(target=producer) for _ in range(2)]

@@ -96,7 +96,7 @@ def collect(cfg_path: str, *, sim: SimHardware | None = None) -> tuple[list[Chec
     for name, run in _checks(cfg, sim or SimHardware()):
         try:
             found = run()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
             # One broken check must not hide the others from the technician.
             found = Check.failed(
                 name,

@@ -64,7 +64,7 @@ def _first_frame(source: Any, timeout_s: float) -> tuple[Any, BaseException | No
                 if frame is not None:
                     got["frame"] = frame
                     return
-        except Exception as exc:  # any driver or library error is the answer here
+        except Exception as exc:  # noqa: BLE001 - any driver or library error is the answer here
             got["error"] = exc
 
     thread = threading.Thread(target=grab, name="doctor-camera", daemon=True)

@@ -99,7 +99,7 @@ class CommandReceiver:
         log.debug("executing remote command %s", cmd)  # the controller says what it did
         try:
             self._execute(Command(cmd, jti=jti, origin="mqtt", done=self._done_for(jti)))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a full queue or a bug: the sender still gets an answer
             log.error("remote command %s could not be handed over: %s", cmd, type(exc).__name__)
             self._refuse(INTERNAL_ERROR, cmd=cmd, jti=jti)
 
@@ -151,7 +151,7 @@ class CommandReceiver:
             log.warning("refused a remote command: %s%s", reason, f" ({held} more)" if held else "")
         try:
             self._execute(CommandRefused(reason, cmd=cmd, jti=jti, origin="mqtt"))
-        except Exception as exc:  # the controller's queue failing: answered all the same
+        except Exception as exc:  # noqa: BLE001 - the controller's queue failing: answered all the same
             log.error("cannot hand over a refused command: %s", type(exc).__name__)
         self._answer(jti, False, reason)
 

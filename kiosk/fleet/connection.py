@@ -140,14 +140,14 @@ class Connection(paho.Client):
             else:
                 self.disconnect()
             self.loop_stop()
-        except Exception as exc:  # closing a broken socket: nothing left to save
+        except Exception as exc:  # noqa: BLE001 - closing a broken socket: nothing left to save
             log.debug("closing MQTT connection: %s", type(exc).__name__)
 
     def _thread_main(self) -> None:
         # paho's network thread: whatever escapes it ends this connection, never the daemon.
         try:
             super()._thread_main()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever escapes paho ends this connection, never the daemon
             log.warning("MQTT network thread for %s failed: %s", self.broker.where, exc)
         finally:
             self.up = False

@@ -216,7 +216,7 @@ class MqttLink:
         while not self._stopping.is_set():
             try:
                 lasted, failback = self._session(index)
-            except Exception as exc:  # a bug here must not end the link for good
+            except Exception as exc:  # noqa: BLE001 - a bug here must not end the link for good
                 log.warning("MQTT link: unexpected %s: %s", type(exc).__name__, exc)
                 lasted, failback = None, False
             if self._stopping.is_set():
@@ -415,7 +415,7 @@ class MqttLink:
         for handler in handlers:
             try:
                 handler(topic, bytes(msg.payload), props)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a handler's bug is logged by its type only
                 # Only the type: an exception's text may quote the payload.
                 self._warn(
                     "handler:" + topic, "handler for %s failed: %s", topic, type(exc).__name__
@@ -436,7 +436,7 @@ class MqttLink:
     def _call(self, fn: Callable[[], None], what: str) -> None:
         try:
             fn()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a callback's bug is logged by its type only
             # Only the type: the text of an exception may quote a payload.
             self._warn(what, "MQTT %s failed: %s", what, type(exc).__name__)
 

@@ -176,7 +176,7 @@ class Outbox:
                     next_prune = time.monotonic() + self._prune_every_s
                     self._prune()
                 more = self._turn(acked, reconnected)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a failing store (disk full) must not end delivery for good
                 if stopping:
                     return
                 # A failing store (disk full) must not end delivery for good. Unwritten acks

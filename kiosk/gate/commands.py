@@ -87,7 +87,7 @@ def execute(cmd: str, gate: CommandTarget, *, unlock_s: float) -> CommandOutcome
     if cmd == "reload_config":
         try:
             effective = gate.reload_policy()
-        except Exception as exc:  # any configuration problem: refused, named in the log
+        except Exception as exc:  # noqa: BLE001 - any configuration problem: refused, named in the log
             log.error("reload_config refused: %s", exc)
             return CommandOutcome(False, "config_error")
         if effective is None:

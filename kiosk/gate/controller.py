@@ -230,7 +230,7 @@ class GateController(GateLoop):
                 mode=self.mode,
                 occupancy=self._occupancy_for(policy),
             )
-        except Exception as exc:  # still one decision per code; unknown means locked
+        except Exception as exc:  # noqa: BLE001 - still one decision per code; unknown means locked
             self._log_error("finish", exc)
             checked = Checked(Verdict(Decision.REFER, Reason.BACKEND_UNAVAILABLE))
         self._conclude(checked, code)
@@ -406,7 +406,7 @@ class GateController(GateLoop):
     def _record(self, record: Record) -> dict[str, Any] | None:
         try:
             event = self._recorder.record(record)
-        except Exception as exc:  # the gate has acted already; a failing store must not undo it
+        except Exception as exc:  # noqa: BLE001 - the gate has acted already; a failing store must not undo it
             self._disk_ok = False
             ok, _ = self._throttle.allow(f"record:{type(exc).__name__}")
             if ok:
@@ -438,5 +438,5 @@ class GateController(GateLoop):
     def _publish_quietly(self) -> None:
         try:
             self._publish()
-        except Exception as exc:  # on the way out: the relay is released already
+        except Exception as exc:  # noqa: BLE001 - on the way out: the relay is released already
             self._log_error("publish", exc)

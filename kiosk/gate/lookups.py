@@ -48,7 +48,7 @@ class InlineExecutor(Executor):
         future: Future[Any] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed back in the future, as a pool would
+        except BaseException as exc:  # noqa: BLE001 - handed back in the future, as a pool would
             future.set_exception(exc)
         return future
 
@@ -102,7 +102,7 @@ class Lookups:
     def _work(self, ticket: int, started: Pending) -> None:
         try:
             result = self._checker.lookup(started)
-        except Exception as exc:  # a transport bug must still end in an answer
+        except Exception as exc:  # noqa: BLE001 - a transport bug must still end in an answer
             log_bug(log, "status lookup", exc)
             result = LookupResult.no_answer(type(exc).__name__)
         self._emit(LookupDone(ticket, result))

@@ -125,7 +125,7 @@ class GateLoop:
         # Bad input never ends the loop: log where (rate-limited) and go on with the next.
         try:
             fn(*args)
-        except Exception as exc:  # any bug in a handler: said where, the gate goes on
+        except Exception as exc:  # noqa: BLE001 - any bug in a handler: said where, the gate goes on
             self._log_error(getattr(fn, "__name__", "handler"), exc)
 
     def _log_error(self, what: str, exc: BaseException) -> None:

@@ -91,7 +91,7 @@ class GateOutputs:
         self.light = light
         try:
             self._indicator.show(light)
-        except Exception as exc:  # any indicator failure: logged, the gate goes on
+        except Exception as exc:  # noqa: BLE001 - any indicator failure: logged, the gate goes on
             self._log_error("indicator.show", exc)
 
     def play(self, sound: Sound) -> None:
@@ -99,7 +99,7 @@ class GateOutputs:
         self.sound = sound
         try:
             self._sounder.play(sound)
-        except Exception as exc:  # any sounder failure: logged, the gate goes on
+        except Exception as exc:  # noqa: BLE001 - any sounder failure: logged, the gate goes on
             self._log_error("sounder.play", exc)
 
     def device(self, device: str, ok: bool, detail: str) -> None:

@@ -190,5 +190,5 @@ class GateView:
     def _tell(fn: Callable[[Any], None], arg: Any) -> None:
         try:
             fn(arg)
-        except Exception as exc:  # an observer's bug must never stop the gate: say where
+        except Exception as exc:  # noqa: BLE001 - an observer's bug must never stop the gate: say where
             log_bug(log, f"gate observer {getattr(fn, '__qualname__', fn)}", exc)

@@ -98,7 +98,7 @@ class AdmissionWindow:
         try:
             self._turnstile.lock()
             self._timers.cancel(RELOCK_TIMER)
-        except Exception as exc:  # a relay driver failing in any way: retried, said once
+        except Exception as exc:  # noqa: BLE001 - a relay driver failing in any way: retried, said once
             detail = f"could not lock the turnstile ({type(exc).__name__}); retrying"
             self._relay_state(False, detail)
             self._timers.set(RELOCK_TIMER, self._clock.monotonic() + RELOCK_RETRY_S)

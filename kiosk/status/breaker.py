@@ -160,7 +160,7 @@ class Breaker:
         assert self._probe is not None
         try:
             return self._probe()
-        except Exception as exc:  # a probe bug must not kill the thread: stay offline, say so
+        except Exception as exc:  # noqa: BLE001 - a probe bug must not kill the thread: stay offline, say so
             log.error("status service probe failed: %s", type(exc).__name__)
             return False
 

@@ -271,7 +271,7 @@ class WebFace:
                 self.server = start_web(self._cfg, extra_routes=self.extra_routes, **self._args)
             except KioskError as exc:
                 log.error("web: not started, the display and console are dark: %s", exc)
-            except Exception as exc:  # a bug in a page's set-up must not stop the gate
+            except Exception as exc:  # noqa: BLE001 - a bug in a page's set-up must not stop the gate
                 log_bug(log, "web start", exc)
         if self._cfg.metrics.textfile:
             self.textfile = TextfileWriter(

@@ -285,7 +285,7 @@ class Console:
 
         try:
             self.emit(Command(cmd, origin="console", account=account, done=done))
-        except Exception as exc:  # the controller refused the input (stopping): say so
+        except Exception as exc:  # noqa: BLE001 - the controller refused the input (stopping): say so
             log.error("console: %s could not be handed to the gate: %s", cmd, exc)
             return False, "gate_unavailable"
         finished.wait(self.action_wait_s)

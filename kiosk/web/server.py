@@ -281,7 +281,7 @@ def _handler_class(server: WebServer, timeout_s: float) -> type[http.server.Base
                 return
             try:
                 answer = found(request)
-            except Exception as exc:  # a handler's bug must not end the server: say where
+            except Exception as exc:  # noqa: BLE001 - a handler's bug must not end the server: say where
                 log_bug(log, f"web {request.method} {request.path.split('?')[0][:80]}", exc)
                 answer = Response.text(500, "internal error")
             if isinstance(answer, EventStream):

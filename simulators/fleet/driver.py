@@ -97,7 +97,7 @@ class Driver:
     def _decide(self, kiosk: SimKiosk, due: float) -> None:
         try:
             self._decide_once(kiosk, due)
-        except Exception as exc:  # one failed decision must not stop the kiosk's arrivals
+        except Exception as exc:  # noqa: BLE001 - one failed decision must not stop the kiosk's arrivals
             with self._stats_lock:
                 self.errors[type(exc).__name__] += 1
         finally:
