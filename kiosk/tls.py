@@ -1,4 +1,4 @@
-"""The kiosk's TLS client contexts: one recipe for every server it talks to.
+"""The kiosk's TLS contexts: one recipe for every server it talks to, and one for its own.
 
 The status service (HTTPS), the MQTT brokers (``mqtts://``) and the doctor's probes of both
 use it: the server's certificate verified against ``ca_file`` (or the system trust store),
@@ -23,4 +23,13 @@ def client_context(
     ctx.minimum_version = MINIMUM_VERSION
     if client_cert:
         ctx.load_cert_chain(client_cert, client_key)
+    return ctx
+
+
+def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """The context of the kiosk's own web server (display.md: TLS beyond loopback); raises
+    ``OSError`` or ``ssl.SSLError`` when the certificate or key cannot be used."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = MINIMUM_VERSION
+    ctx.load_cert_chain(cert_file, key_file)
     return ctx

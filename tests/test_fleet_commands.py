@@ -138,6 +138,7 @@ def test_a_replayed_jti_is_refused_and_recorded_even_after_a_restart(rig: Rig) -
             "ok": False,
             "error": "replayed",
             "origin": "mqtt",
+            "via": "mqtt",  # mqtt.md's name for where a command came from
         }
     ]
     assert len(rig.executed) == 1

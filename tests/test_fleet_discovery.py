@@ -113,6 +113,7 @@ def test_templates_on_a_healthy_gate() -> None:
     snap = GateSnapshot(
         since=T0,
         occupancy=12,
+        capacity=50,
         health=MappingProxyType(dict.fromkeys(HEALTH_PARTS, "ok")),
         backlog=3,
     )

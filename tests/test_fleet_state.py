@@ -27,6 +27,15 @@ STATE = {
     "since": "2021-05-21T09:30:00.000Z",
     "occupancy": None,
 }
+HEALTH_OFF = {
+    "camera": "off",
+    "scanner": "off",
+    "status": "off",
+    "clock": "off",
+    "disk": "off",
+    "relay": "off",
+    "backlog": 0,
+}
 
 
 def retained(broker: Mosquitto) -> tuple[bool, dict]:
@@ -146,16 +155,21 @@ def test_the_state_follows_the_gate_view_and_only_its_own_fields(mosquitto: Mosq
     link.start()
     try:
         assert link.wait_connected(WAIT)
-        wait_until(lambda: retained(mosquitto) == (True, STATE), what="initial state")
+        # From the view the state also carries the health and the two Home Assistant fields.
+        seen = {**STATE, "health": HEALTH_OFF, "turnstile": "locked", "last_decision": None}
+        wait_until(lambda: retained(mosquitto) == (True, seen), what="initial state")
         before = len(sent)
         view.publish(light="deny", sound="long", occupancy=3)  # no capacity: not the state's
         assert len(sent) == before
         view.publish(mode="lockdown", since=1_621_589_460.0)
-        expected = {**STATE, "mode": "lockdown", "since": "2021-05-21T09:31:00.000Z"}
+        expected = {**seen, "mode": "lockdown", "since": "2021-05-21T09:31:00.000Z"}
         wait_until(lambda: retained(mosquitto) == (True, expected), what="lockdown state")
         view.publish(capacity=100)  # a venue with a capacity shows its occupancy
         expected = {**expected, "occupancy": 3}
         wait_until(lambda: retained(mosquitto) == (True, expected), what="occupancy")
         assert len(sent) == before + 2
+        view.set_health("camera", "down")  # mqtt.md: republished on every change of health
+        expected = {**expected, "health": {**HEALTH_OFF, "camera": "down"}}
+        wait_until(lambda: retained(mosquitto) == (True, expected), what="camera down")
     finally:
         link.stop()

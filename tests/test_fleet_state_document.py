@@ -30,7 +30,13 @@ def healthy(**over: str) -> MappingProxyType[str, str]:
 
 def test_the_document_has_mqtt_md_fields_in_order_and_the_two_additions() -> None:
     snap = GateSnapshot(
-        mode="normal", since=T0, occupancy=3, health=healthy(), backlog=2, kiosk_version="1.4.0"
+        mode="normal",
+        since=T0,
+        occupancy=3,
+        capacity=50,
+        health=healthy(),
+        backlog=2,
+        kiosk_version="1.4.0",
     )
     doc = state_document(snap)
     assert list(doc) == [
@@ -123,10 +129,16 @@ def test_any_health_change_in_the_gate_view_changes_the_document(part: str, stat
     ],
 )
 def test_every_shown_field_changes_the_document(change: dict) -> None:
-    view = GateView(GateSnapshot(since=T0, occupancy=3, health=healthy()))
+    view = GateView(GateSnapshot(since=T0, occupancy=3, capacity=50, health=healthy()))
     before = state_document(view.snapshot())
     view.publish(**change)
     assert state_document(view.snapshot()) != before
+
+
+def test_the_occupancy_is_shown_only_against_a_capacity() -> None:
+    """mqtt.md: int or null; a venue without a capacity has no figure worth showing."""
+    assert state_document(GateSnapshot(since=T0, occupancy=7))["occupancy"] is None
+    assert state_document(GateSnapshot(since=T0, occupancy=7, capacity=9))["occupancy"] == 7
 
 
 def test_fields_the_document_does_not_show_leave_it_equal() -> None:

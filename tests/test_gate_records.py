@@ -91,9 +91,12 @@ def test_the_other_records_have_mqtt_md_fields():
         "cmd": "resume",
         "jti": "j1",
         "origin": "mqtt",
+        "via": "mqtt",
         "ok": False,
         "error": "fire_alarm_active",
     }
+    by_console = CommandRecord("open_once", None, "console", True, None, account="tech")
+    assert by_console.fields()["via"] == "console" and by_console.fields()["account"] == "tech"
     reset = CommandRecord("reset_occupancy", None, "local", True, None, occupancy=0)
     assert reset.fields()["occupancy"] == 0
 

@@ -273,7 +273,7 @@ def test_qr_matrix_decodes_back(issuer: PassIssuer) -> None:
 
 def run_mint(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers(required=True))
+    cli.add_arguments("mint", parser.add_subparsers(required=True).add_parser("mint"))
     args = parser.parse_args(["mint", *argv])
     return args.func(args)
 

@@ -22,6 +22,12 @@ from kiosk.gate.view import GateSnapshot
 
 log = logging.getLogger(__name__)
 
+#: The fields of mqtt.md's state, in its order, always present.
+STATE_FIELDS = ("online", "mode", "version", "since", "occupancy")
+#: Published when the gate gives them: ``health`` (mqtt.md), and for Home Assistant the
+#: turnstile and the last decision (kiosk/fleet/state_document.py).
+OPTIONAL_FIELDS = ("health", "turnstile", "last_decision")
+
 
 class StatePublisher:
     """Keeps the latest state and publishes it retained: now if connected, else on connect.
@@ -91,8 +97,11 @@ def state_of(snapshot: GateSnapshot) -> dict[str, Any]:
 
 
 def _encode(state: Mapping[str, Any]) -> bytes:
-    """The state document as published: ``online`` always true (the Will says false)."""
-    doc = dict(state)
+    """The state document as published: mqtt.md's fields (``online`` always true: the Will
+    says false) and, when given, ``health`` and the two additions for Home Assistant;
+    anything else a caller passes is left out."""
+    doc = {key: state.get(key) for key in STATE_FIELDS}
+    doc.update({key: state[key] for key in OPTIONAL_FIELDS if key in state})
     doc["online"] = True
     try:
         return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()

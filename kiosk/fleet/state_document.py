@@ -46,11 +46,9 @@ def state_document(snapshot: GateSnapshot, *, online: bool = True) -> dict[str, 
         "mode": snapshot.mode,
         "version": snapshot.kiosk_version,
         "since": rfc3339_ms(snapshot.since),
-        # Counted against a capacity only: without one the figure means nothing to the fleet.
+        # Counted against a capacity only (mqtt.md: int or null); the view has it either way.
         "occupancy": (
-            int(snapshot.occupancy)
-            if snapshot.occupancy is not None and snapshot.capacity
-            else None
+            None if snapshot.occupancy is None or not snapshot.capacity else int(snapshot.occupancy)
         ),
         "health": health,
         # Unknown means locked (DEVELOPERS.md principle 3): only "free" is shown as free.

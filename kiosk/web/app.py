@@ -31,6 +31,7 @@ from kiosk.logs import log_bug
 from kiosk.metrics import Metrics, TextfileWriter
 from kiosk.report.glossary import glossary
 from kiosk.secret import Secret
+from kiosk.tls import server_context
 from kiosk.web.display import DisplaySettings, Screens, next_opening
 from kiosk.web.pages import register_display
 from kiosk.web.server import Request, Response, Routes, WebServer, is_loopback
@@ -184,13 +185,10 @@ def ssl_context(web_cfg: WebSection) -> ssl.SSLContext | None:
     """The server's TLS context from ``tls_cert``/``tls_key``, or None for plain HTTP."""
     if not (web_cfg.tls_cert and web_cfg.tls_key):
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(web_cfg.tls_cert, web_cfg.tls_key)
+        return server_context(web_cfg.tls_cert, web_cfg.tls_key)
     except (OSError, ssl.SSLError) as exc:
         raise KioskError(f"[web] tls_cert/tls_key unusable: {exc}") from exc
-    return context
 
 
 def start_web(
