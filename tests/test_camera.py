@@ -24,6 +24,7 @@ from drivers.camera import (
     make_source,
 )
 from drivers.decoder import MotionGate, QrDecoder, make_decoder
+from drivers.frames import FrameImages, MjpegFrame
 from kiosk.errors import DeviceError, KioskError
 from kiosk.events import CodeRead, DeviceStatus, Event
 from kiosk.reasons import Source
@@ -457,19 +458,36 @@ def test_opencv_reads_a_video_file_and_its_end_is_the_camera_vanishing(
     events.wait_for(code_of(text))
 
 
-def test_opencv_frames_are_bgr_and_gray_is_made_for_the_decoder(issuer, tmp_path):
+def test_an_mjpg_file_gives_its_jpeg_buffers_undecoded(issuer, tmp_path):
     text = a_pass(issuer)
     source = OpenCVSource(str(write_video(tmp_path / "a.avi", text, frames=2)), fps=1000)
     source.open()
     try:
         frame = source.read()
-        assert frame.ndim == 3 and frame.shape[2] == 3
+        # No colour decode in the capture thread: the reader decodes gray, and only as needed.
+        assert isinstance(frame, MjpegFrame) and frame.shape == (480, 640, 3)
+        images = FrameImages(frame)
+        assert images.small().shape == (120, 160)  # a reduced decode for the motion gate
+        assert images.gray().shape == (480, 640)
+        assert make_decoder("zxing").decode(images.gray()) == [text.encode()]
         source.read()
         with pytest.raises(DeviceError, match="ended"):
             source.read()
     finally:
         source.close()
     source.close()  # idempotent
+
+
+def test_without_raw_mjpg_frames_come_decoded_in_colour(issuer, tmp_path):
+    path = write_video(tmp_path / "a.avi", a_pass(issuer), frames=2)
+    source = OpenCVSource(str(path), fps=1000, raw_mjpg=False)
+    source.open()
+    try:
+        frame = source.read()
+        assert isinstance(frame, np.ndarray) and frame.shape == (480, 640, 3)
+        assert FrameImages(frame).gray().shape == (480, 640)
+    finally:
+        source.close()
 
 
 def test_opencv_errors_name_the_url(tmp_path):
