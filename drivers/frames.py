@@ -83,6 +83,9 @@ class FrameImages:
     """The gate's small image and the decoder's gray image of one frame, made on demand."""
 
     def __init__(self, frame: np.ndarray | MjpegFrame) -> None:
+        # A source may hand over a raw MJPG buffer as OpenCV does: one row of bytes.
+        if isinstance(frame, np.ndarray) and (frame.ndim == 1 or frame.shape[0] == 1):
+            frame = as_mjpeg(frame) or frame
         self._frame = frame
         self._gray: np.ndarray | None = None
         self._small: np.ndarray | None = None
