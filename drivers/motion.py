@@ -24,8 +24,8 @@ class MotionGate:
 
     - a frame-wide change of brightness is not motion: lamps on 50 Hz mains pulse at
       100 Hz and every frame catches them at another point of their cycle, and cameras
-      adjust their exposure. The frame is divided by its median ratio to the background
-      first, which a person covering part of the view does not move;
+      adjust their exposure. The frame's grey levels are first mapped onto the
+      background's rank for rank, which undoes any such change, clipping included;
     - a cell counts as changed when it differs from the background by more than
       ``noise_factor`` times the noise measured on idle frames (at least ``min_level``
       grey levels), so a noisy sensor in a dim hall does not keep the gate open;
@@ -77,9 +77,7 @@ class MotionGate:
             self._background, self._shape = small, gray.shape
             self._noise = self._min_level / self._noise_factor
             return self._open("first")
-        ratio = small / np.maximum(background, 1.0)
-        gain = float(np.median(ratio))
-        level = small / max(gain, 1e-3)
+        level = _tone_matched(small, background)
         diff = np.abs(level - background)
         threshold = max(self._min_level, self._noise_factor * self._noise)
         self.last_changed = float(np.count_nonzero(diff > threshold)) / diff.size
@@ -116,6 +114,20 @@ class MotionGate:
         return cv2.GaussianBlur(small.astype(np.float32), (3, 3), 0.7)
 
 
+def _tone_matched(small: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """``small`` with its grey levels mapped onto the background's, rank for rank.
+
+    A change of light or exposure moves every cell's level the same monotone way, which
+    this mapping undoes exactly, including where the sensor clips near white (a plain
+    gain would not: a brighter flash cannot brighten a white poster). A person or a phone
+    changes a patch of cells against the rest, which no reordering of levels undoes.
+    """
+    flat = small.ravel()
+    matched = np.empty_like(flat)
+    matched[np.argsort(flat, kind="stable")] = np.sort(background, axis=None)
+    return matched.reshape(small.shape)
+
+
 class IdlePacer:
     """Looks at fewer frames while nobody is in view, and at all of them once something moves.
 
@@ -143,7 +155,7 @@ class IdlePacer:
         """Whether to look at the next frame (call once per captured frame)."""
         self._since_open += 1
         self._since_look += 1
-        if not self.resting or self._since_look >= self._idle_every:
+        if self._since_open <= self._hold_frames or self._since_look >= self._idle_every:
             self._since_look = 0
             return True
         return False
