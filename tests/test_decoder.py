@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ import segno
 
 from drivers.decode_cli import decode_files
 from drivers.decoder import (
+    BEFORE_ISSUE_12,
     DECODER_NAMES,
     PyzbarDecoder,
     ZxingDecoder,
@@ -24,6 +26,7 @@ from drivers.decoder import (
     make_decoder,
 )
 from kiosk.errors import KioskError
+from simulators.qr_corpus import KINDS, Sample, corpus
 
 # Beside the repository (../shared), or where QR_PHOTOS says (a worktree lives elsewhere).
 PHOTOS = Path(
@@ -340,3 +343,56 @@ def test_decode_files_writes_to_stdout_by_default(
 def test_decode_files_with_an_unknown_decoder_raises() -> None:
     with pytest.raises(KioskError, match="unknown decoder"):
         decode_files(["x.png"], "opencv", out=io.StringIO())
+
+
+# --- the generated corpus of camera frames ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def camera_corpus() -> list[Sample]:
+    """One frame of every degradation class at 480p and 720p (seeded: always the same)."""
+    return list(corpus(1, sizes=((640, 480), (1280, 720)), seed=0))
+
+
+def reads_per_kind(decode: Callable[[np.ndarray], list[bytes]], samples: list[Sample]):
+    counts: dict[str, int] = dict.fromkeys(KINDS, 0)
+    for sample in samples:
+        counts[sample.kind] += sample.expected in decode(sample.gray)
+    return counts
+
+
+def zxing_with_default_options(gray: np.ndarray) -> list[bytes]:
+    import zxingcpp
+
+    return [bytes(barcode.bytes) for barcode in zxingcpp.read_barcodes(gray)]
+
+
+def test_reads_more_camera_frames_than_zxing_with_its_default_options(camera_corpus) -> None:
+    ours = reads_per_kind(ZxingDecoder().decode, camera_corpus)
+    theirs = reads_per_kind(zxing_with_default_options, camera_corpus)
+    assert all(ours[kind] >= theirs[kind] for kind in KINDS), (ours, theirs)
+    assert sum(ours.values()) > sum(theirs.values())
+
+
+def test_reads_more_camera_frames_than_the_decoder_before_issue_12(camera_corpus) -> None:
+    after = reads_per_kind(ZxingDecoder().decode, camera_corpus)
+    before = reads_per_kind(ZxingDecoder(**BEFORE_ISSUE_12).decode, camera_corpus)
+    assert sum(after.values()) > sum(before.values()), (after, before)
+
+
+def test_no_option_turned_off_reads_more_than_the_full_chain(camera_corpus) -> None:
+    # Each of try_downscale, the enlarged second look and the second binarizer reads frames
+    # of the benchmark's larger corpus the others miss (bench_decoder.py --sweep).
+    full = reads_per_kind(ZxingDecoder().decode, camera_corpus)
+    for options in (
+        {"upscale_retry": False},
+        {"retry_binarizer": None},
+        {"try_downscale": False},
+    ):
+        partial = reads_per_kind(ZxingDecoder(**options).decode, camera_corpus)
+        assert sum(full.values()) >= sum(partial.values()), options
+
+
+def test_an_unknown_retry_binarizer_is_named() -> None:
+    with pytest.raises(KioskError, match="unknown zxing binarizer 'Fancy'"):
+        ZxingDecoder(retry_binarizer="Fancy")
