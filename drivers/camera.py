@@ -256,6 +256,7 @@ class CameraReader:
     def _decode_loop(self) -> None:
         """Take the newest frame, gate, decode, emit; never dies on an error."""
         stats = self._stats
+        busy = False  # the gate opened on the last frame because something is in view
         while not self._stop.is_set():
             self._liveness.beat(f"{self.name}-decode", 10.0)  # one decode takes milliseconds
             taken = self._slot.take(timeout=0.5)
@@ -269,9 +270,13 @@ class CameraReader:
                     continue
                 images = FrameImages(frame)
                 if gate is not None:
-                    opened = gate.should_decode(images.small())
+                    # While someone is in view the full image is decoded anyway: the gate
+                    # looks at it instead of a second, reduced decode of the same JPEG.
+                    opened = gate.should_decode(images.gray() if busy else images.small())
+                    busy = opened and gate.last_reason == "changed"
                     if pacer is not None:
-                        pacer.saw(opened)
+                        # The periodic last resort is no sign of anyone: keep resting.
+                        pacer.saw(opened and gate.last_reason != "periodic")
                     if not opened:
                         stats.frames_gated += 1
                         continue

@@ -63,7 +63,6 @@ class MotionGate:
         self._hold_rate = hold_rate
         self._every_n = every_n_frames
         self._background: np.ndarray | None = None
-        self._shape: tuple[int, ...] | None = None
         self._noise = min_level / noise_factor
         self._skipped = 0
         self.last_reason = "none"
@@ -73,8 +72,9 @@ class MotionGate:
         """Return whether to decode this frame (``gray``: 2-D uint8); sets `last_reason`."""
         small = self._shrink(gray)
         background = self._background
-        if background is None or self._shape != gray.shape:
-            self._background, self._shape = small, gray.shape
+        # The grid, not the image: a reduced decode and the full image of one camera agree.
+        if background is None or background.shape != small.shape:
+            self._background = small
             self._noise = self._min_level / self._noise_factor
             return self._open("first")
         level = _tone_matched(small, background)
@@ -87,8 +87,8 @@ class MotionGate:
             background += self._hold_rate * (level - background)
             return self._open("changed")
         background += self._learn_rate * (level - background)
-        # The median difference of a cell is about 0.67 of its noise's standard deviation.
-        self._noise += self._learn_rate * (float(np.median(diff)) / 0.67 - self._noise)
+        # The mean absolute difference of a cell is about 0.8 of its noise's deviation.
+        self._noise += self._learn_rate * (float(diff.mean()) / 0.8 - self._noise)
         if self._skipped + 1 >= self._every_n:
             return self._open("periodic")
         self._skipped += 1
@@ -104,12 +104,9 @@ class MotionGate:
         height, width = gray.shape[:2]
         cells_x = min(self._grid_width, width)
         cells_y = max(1, round(cells_x * height / width))
-        # Sampling down to twice the grid first: averaging every pixel of a full-size frame
-        # would cost more than the rest of the gate; a reduced JPEG decode arrives small.
-        step_y = max(1, height // (2 * cells_y))
-        step_x = max(1, width // (2 * cells_x))
-        sampled = gray[::step_y, ::step_x]
-        small = cv2.resize(sampled, (cells_x, cells_y), interpolation=cv2.INTER_AREA)
+        # Every pixel averaged (no sampling, which would alias the posters' text): the same
+        # cell means as a reduced JPEG decode gives, whose pixels are means of 8x8 blocks.
+        small = cv2.resize(gray, (cells_x, cells_y), interpolation=cv2.INTER_AREA)
         # A light blur: an edge landing on a cell boundary must not count as a change.
         return cv2.GaussianBlur(small.astype(np.float32), (3, 3), 0.7)
 
@@ -124,7 +121,7 @@ def _tone_matched(small: np.ndarray, background: np.ndarray) -> np.ndarray:
     """
     flat = small.ravel()
     matched = np.empty_like(flat)
-    matched[np.argsort(flat, kind="stable")] = np.sort(background, axis=None)
+    matched[np.argsort(flat)] = np.sort(background, axis=None)
     return matched.reshape(small.shape)
 
 
@@ -143,7 +140,7 @@ class IdlePacer:
             raise KioskError(f"IdlePacer idle_every must be 1 or more, got {idle_every}")
         self._idle_every = idle_every
         self._hold_frames = hold_frames
-        self._since_open = hold_frames  # start resting
+        self._since_open = 0  # every frame at first: the gate learns the empty entrance
         self._since_look = 0
 
     @property
@@ -154,11 +151,12 @@ class IdlePacer:
     def look(self) -> bool:
         """Whether to look at the next frame (call once per captured frame)."""
         self._since_open += 1
-        self._since_look += 1
-        if self._since_open <= self._hold_frames or self._since_look >= self._idle_every:
-            self._since_look = 0
-            return True
-        return False
+        if self.resting:
+            self._since_look += 1
+            if self._since_look < self._idle_every:
+                return False
+        self._since_look = 0
+        return True
 
     def saw(self, opened: bool) -> None:
         """Tell what the gate said about the frame looked at: opened brings back full rate."""
