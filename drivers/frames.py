@@ -23,8 +23,9 @@ from kiosk.errors import KioskError
 
 __all__ = ["FrameImages", "MjpegFrame", "as_mjpeg"]
 
-# The motion gate wants about this many pixels across; a reduced decode gives at least it.
-_GATE_WIDTH = 160
+# The motion gate's grid is 80 cells across; a reduced decode gives at least that many
+# pixels, each the mean of a block, as the gate's own averaging of a full image would.
+_GATE_WIDTH = 80
 _REDUCED = (
     (8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
     (4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
