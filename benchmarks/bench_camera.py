@@ -19,6 +19,10 @@ the machine) and the CPU per frame of:
 and the ratio "idle camera path / merely reading the camera". Then the latency from the
 phone coming into view (the exposure start of the first frame showing it, so one frame of
 exposure and transfer is included) to the `CodeRead`, over ``--count`` presentations.
+
+``--video FILE`` measures a recorded video instead (an MJPG .avi of an empty entrance, read
+at its frame rate as the kiosk reads a camera): cv2.VideoCapture reading it (decoding each
+frame to colour, the baseline) against `CameraReader` on `OpenCVSource` of the same file.
 """
 
 from __future__ import annotations
@@ -160,12 +164,63 @@ def latency(size: tuple[int, int], kind: str, count: int) -> tuple[list[float], 
     return times, misses
 
 
+def video(path: str, seconds: float) -> None:
+    """Idle CPU on a recorded video: merely reading it against the camera path."""
+    from drivers.sources import OpenCVSource
+
+    capture = cv2.VideoCapture(path)
+    fps = capture.get(cv2.CAP_PROP_FPS) or FPS
+    frames = [0]
+
+    def paced_read() -> None:
+        next_t = time.monotonic()
+        while not stop.is_set():
+            next_t += 1 / fps
+            time.sleep(max(0.0, next_t - time.monotonic()))
+            ok, _ = capture.read()
+            if not ok:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            frames[0] += 1
+
+    stop = threading.Event()
+    thread = threading.Thread(target=paced_read, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    window = Window(lambda: frames[0])
+    time.sleep(seconds)
+    reading, n = window.close()
+    stop.set()
+    thread.join()
+    capture.release()
+    print(f"{path} at {fps:.0f} fps, {seconds:.0f} s windows")
+    print(f"  merely reading it (cv2.VideoCapture, colour) {reading * 100:5.1f} %  ({n} frames)")
+    source = OpenCVSource(path, fps=fps)
+    reader = CameraReader(source, decoder=ZxingDecoder(), gate=MotionGate())
+    reader.start(lambda event: None)
+    time.sleep(3.0)
+    before = reader.stats
+    window = Window(lambda: reader.stats.frames_captured)
+    time.sleep(seconds)
+    share, n = window.close()
+    after = reader.stats
+    reader.stop()
+    decoded = after.frames_decoded - before.frames_decoded
+    print(
+        f"  the camera path, idle                      {share * 100:5.1f} %  ({n} frames,"
+        f" {decoded} decoded): x{share / reading:.2f} of reading"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="measuring window")
     parser.add_argument("--count", type=int, default=30, help="presentations per latency run")
     parser.add_argument("--sizes", default="480p,720p,1080p")
+    parser.add_argument("--video", help="measure a recorded MJPG video instead of the feed")
     args = parser.parse_args(argv)
+    if args.video:
+        video(args.video, args.seconds)
+        return 0
     kinds = ("before", "after", "after, idle at 10 fps")
 
     for label in args.sizes.split(","):
