@@ -151,7 +151,8 @@ def latency(size: tuple[int, int], kind: str, count: int) -> tuple[list[float], 
         text = issuer.mint("iin:921029350851", "green")
         texts.append(text)
         feed.show(text, 0.6, inverted=i % 4 == 3)  # every fourth phone in dark mode
-        time.sleep(0.6 + 1.5)  # shown, then long enough for the idle pacer to rest again
+        # Shown, then longer than the idle pacer's hold (60 frames), so it rests again.
+        time.sleep(0.6 + 2.6)
     reader.stop()
     times, misses = [], 0
     for text in texts:

@@ -37,6 +37,13 @@ _V4L2_INDEX = re.compile(r"/dev/video(\d+)")
 _STREAM_OPEN_TIMEOUT_MS = 5000
 _STREAM_READ_TIMEOUT_MS = 2000
 _MJPG = cv2.VideoWriter.fourcc(*"MJPG")
+# Codec tags of motion JPEG in the containers a recording comes in (AVI, MOV, MKV).
+_MJPG_TAGS = frozenset({"MJPG", "JPEG", "MJPA", "AVRN", "DMB1"})
+
+
+def _fourcc(capture: cv2.VideoCapture) -> str:
+    code = int(capture.get(cv2.CAP_PROP_FOURCC))
+    return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4)).upper()
 
 
 class FrameSource(Protocol):
@@ -178,10 +185,10 @@ class OpenCVSource:
     def _ask_raw(self, capture: cv2.VideoCapture) -> bool:
         """Ask for undecoded MJPG buffers where the backend gives them; True when asked."""
         if self._kind == "v4l2":
-            if int(capture.get(cv2.CAP_PROP_FOURCC)) != _MJPG:
+            if _fourcc(capture) != "MJPG":
                 return False
             return bool(capture.set(cv2.CAP_PROP_CONVERT_RGB, 0))
-        if self._kind == "file" and int(capture.get(cv2.CAP_PROP_FOURCC)) == _MJPG:
+        if self._kind == "file" and _fourcc(capture) in _MJPG_TAGS:
             return bool(capture.set(cv2.CAP_PROP_FORMAT, -1))  # FFmpeg: packets, not pixels
         return False
 

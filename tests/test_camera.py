@@ -517,6 +517,25 @@ def test_without_raw_mjpg_frames_come_decoded_in_colour(issuer, tmp_path):
         source.close()
 
 
+def test_a_video_in_another_codec_is_decoded_by_opencv(tmp_path):
+    path = str(tmp_path / "lossless.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter.fourcc(*"FFV1"), 30.0, (320, 240))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV cannot write FFV1")
+    try:
+        for _ in range(2):
+            writer.write(np.full((240, 320, 3), 90, np.uint8))
+    finally:
+        writer.release()
+    source = OpenCVSource(path, fps=1000)
+    source.open()
+    try:
+        frame = source.read()
+        assert isinstance(frame, np.ndarray) and frame.shape == (240, 320, 3)
+    finally:
+        source.close()
+
+
 def test_opencv_errors_name_the_url(tmp_path):
     with pytest.raises(DeviceError, match="/dev/video97"):
         OpenCVSource("/dev/video97").open()
