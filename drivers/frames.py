@@ -48,11 +48,13 @@ class MjpegFrame:
         return (height, width, 3)
 
 
-def as_mjpeg(buffer: np.ndarray) -> MjpegFrame | None:
+def as_mjpeg(buffer: np.ndarray | MjpegFrame) -> MjpegFrame | None:
     """``buffer`` as an `MjpegFrame` when it is a JPEG image (a raw MJPG buffer), else None.
 
     OpenCV hands raw buffers over as one row (or a flat array) of bytes.
     """
+    if isinstance(buffer, MjpegFrame):
+        return buffer
     if buffer.dtype != np.uint8 or buffer.size < 4:
         return None
     if not (buffer.ndim == 1 or (buffer.ndim == 2 and buffer.shape[0] == 1)):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from drivers.frames import MjpegFrame
 from kiosk.errors import DeviceError
 from simulators import camera_scene as cs
 from simulators.issuer import qr_matrix
@@ -133,11 +134,11 @@ class SimFrameSource:
             self._exposing = None
             self._next_t = time.monotonic()
 
-    def read(self) -> np.ndarray:
+    def read(self) -> MjpegFrame | np.ndarray:
         """The next frame, once it is due; `DeviceError` once the camera was unplugged.
 
-        A JPEG image (1-D uint8, as OpenCV hands over a raw MJPG buffer) or, without
-        ``mjpg``, a gray frame.
+        A JPEG image (the bytes an MJPG camera sends, as `OpenCVSource` hands them over)
+        or, without ``mjpg``, a gray frame.
         """
         with self._lock:
             self._check_readable()
@@ -163,7 +164,7 @@ class SimFrameSource:
                 assert shown.exposed_at is not None
                 self._first_shown.setdefault(shown.text, (t, shown.exposed_at))
             self.frames_served += 1
-            return frame.copy()
+            return MjpegFrame(frame.copy()) if self.mjpg else frame.copy()
 
     def _expose_next(self, now: float) -> tuple[np.ndarray, _Presentation | None]:
         """What the sensor sees from ``now`` for one interval. Lock held."""
