@@ -70,22 +70,22 @@ class ZxingDecoder:
 
     Micro QR and rMQR are excluded: passes are ordinary QR codes, and ZBar reads neither,
     so both back ends accept the same symbols. ``try_invert`` stays on because phones in
-    dark mode show light-on-dark codes. ``try_downscale`` is on: it reads codes whose
-    moiré or noise defeats the full-size pass (benchmarks/bench_decoder.py, the moiré and
-    low-light classes). ``try_rotate`` only finds codes turned by 90 degrees, which a phone
-    held up to a kiosk is not; it changed no read and costs time, so it is off.
+    dark mode show light-on-dark codes. ``try_downscale`` is on: at 1080p it reads low-light,
+    glare and blurred frames the full-size pass misses. ``try_rotate`` only finds codes
+    turned by 90 degrees, which a phone held up to a kiosk is not: it changed no read and
+    costs time, so it is off.
 
-    When the first pass finds nothing, two retries, each measured to read frames the first
-    pass misses at a cost paid only on a miss:
+    When the first pass reads nothing, two retries, each reading frames the others miss, at
+    a cost paid only on a miss:
 
-    - ``upscale_retry``: a symbol zxing located but could not read (modules too small,
-      glare, blur) is cut out with a margin, enlarged 2x and read again: small and soft
-      modules sample better. The cut keeps this cheap even at 1080p.
+    - ``upscale_retry``: a symbol zxing located but could not read is cut out with a
+      margin, enlarged 2x and read again: small, soft or glared modules sample better (the
+      distance, glare and perspective classes). The cut keeps this cheap even at 1080p.
     - ``retry_binarizer`` (GlobalHistogram): one threshold for the whole image reads some
-      low-contrast and glare frames the local average loses.
+      moiré frames the local average loses.
 
-    `BEFORE_ISSUE_12` holds the options of the earlier decoder (no downscale, no retries),
-    so the benchmark can show the difference.
+    Figures: benchmarks/bench_decoder.py --sweep (each option turned off alone). The
+    options of the earlier decoder (no downscale, no retries) are `BEFORE_ISSUE_12`.
     """
 
     name = "zxing"
