@@ -10,7 +10,8 @@ class and the median and p95 decode time (process CPU time per call) of:
 
 - zxing-cpp called with its default options (all formats, rotate, downscale, invert);
 - the kiosk's zxing path before issue 12 (`drivers.decoder.BEFORE_ISSUE_12`);
-- the kiosk's zxing path now (downscale, an enlarged second look, a second binarizer);
+- the kiosk's zxing path now (downscale; on a miss an enlarged, then sharpened second look
+  at a located symbol, and a second binarizer);
 - pyzbar with its inverted second pass (the other back end);
 
 then the same on the real photographs (../shared/testdata/qr-photos, or $QR_PHOTOS).
@@ -88,6 +89,7 @@ def decoders(sweep: bool) -> list[tuple[str, Decode]]:
             ("  now without try_downscale", ZxingDecoder(try_downscale=False).decode),
             ("  now without enlarged look", ZxingDecoder(upscale_retry=False).decode),
             ("  now without 2nd binarizer", ZxingDecoder(retry_binarizer=None).decode),
+            ("  now without sharpened look", ZxingDecoder(sharpen_retry=False).decode),
             ("  now with try_rotate", ZxingDecoder(try_rotate=True).decode),
         ]
     return chosen

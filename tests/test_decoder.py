@@ -26,7 +26,7 @@ from drivers.decoder import (
     make_decoder,
 )
 from kiosk.errors import KioskError
-from simulators.qr_corpus import KINDS, Sample, corpus
+from simulators.qr_corpus import KINDS, Sample, corpus, sample
 
 # Beside the repository (../shared), or where QR_PHOTOS says (a worktree lives elsewhere).
 PHOTOS = Path(
@@ -356,8 +356,8 @@ def camera_corpus() -> list[Sample]:
 
 def reads_per_kind(decode: Callable[[np.ndarray], list[bytes]], samples: list[Sample]):
     counts: dict[str, int] = dict.fromkeys(KINDS, 0)
-    for sample in samples:
-        counts[sample.kind] += sample.expected in decode(sample.gray)
+    for frame in samples:
+        counts[frame.kind] += frame.expected in decode(frame.gray)
     return counts
 
 
@@ -396,3 +396,10 @@ def test_no_option_turned_off_reads_more_than_the_full_chain(camera_corpus) -> N
 def test_an_unknown_retry_binarizer_is_named() -> None:
     with pytest.raises(KioskError, match="unknown zxing binarizer 'Fancy'"):
         ZxingDecoder(retry_binarizer="Fancy")
+
+
+@pytest.mark.parametrize("kind, index", [("focus_blur", 9), ("motion_blur", 10)])
+def test_a_blurred_code_is_read_from_its_enlarged_sharpened_area(kind: str, index: int) -> None:
+    frame = sample(kind, (640, 480), index, seed=0)
+    assert frame.expected not in ZxingDecoder(sharpen_retry=False).decode(frame.gray)
+    assert ZxingDecoder().decode(frame.gray) == [frame.expected]  # once, not per location
