@@ -81,7 +81,7 @@ def bare_loop(size: tuple[int, int], seconds: float, decode: bool) -> tuple[floa
         while not stop.is_set():
             frame = feed.read()
             if decode:
-                cv2.imdecode(frame, cv2.IMREAD_COLOR)
+                cv2.imdecode(frame.data, cv2.IMREAD_COLOR)
 
     thread = threading.Thread(target=capture, daemon=True)
     thread.start()

@@ -25,7 +25,7 @@ class DecodedColourSource:
         self._source.open()
 
     def read(self) -> np.ndarray:
-        return cv2.imdecode(self._source.read(), cv2.IMREAD_COLOR)
+        return cv2.imdecode(self._source.read().data, cv2.IMREAD_COLOR)
 
     def close(self) -> None:
         self._source.close()
