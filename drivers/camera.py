@@ -1,5 +1,4 @@
-"""The camera path: frame sources (V4L2, video files, network streams, the Pi camera) and
-`CameraReader`, which turns frames into `CodeRead` events.
+"""`CameraReader`: turns the frames of a `FrameSource` into `CodeRead` events.
 
 `CameraReader` runs two threads. The capture thread reads frames as the camera delivers them
 and keeps only the newest in a one-slot holder; the decode thread takes whatever is newest
@@ -7,28 +6,31 @@ when it is free. So a slow decode never builds a queue of old frames: the code d
 what the camera saw at most one frame interval before the decode started, and the latency
 from a phone appearing to its `CodeRead` is one decode, not a backlog.
 
+The capture thread does not decode: an MJPG camera's JPEG stays compressed until the decode
+thread asks for what it needs (`drivers.frames.FrameImages`): a reduced greyscale image for
+the motion gate on every frame, the full luminance only for frames the gate lets through.
+
 The reader survives the camera: an unplugged USB camera, an ended stream or file, a library
 error all become one `DeviceStatus(ok=False)`, reopen attempts with exponential back-off,
 and one `DeviceStatus(ok=True, "back")` when frames flow again. Decoded content is never
 logged (codes carry IDs).
+
+The frame sources live in `drivers.sources`; their names are importable from here too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import re
 import threading
 import time
-from collections.abc import Mapping
-from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
 
-import cv2
 import numpy as np
 
-from drivers.decoder import MotionGate, QrDecoder
+from drivers.decoder import QrDecoder
+from drivers.frames import FrameImages, MjpegFrame
+from drivers.motion import IdlePacer, MotionGate
+from drivers.sources import FrameSource, OpenCVSource, Picamera2Source, make_source
 from kiosk.errors import DeviceError, KioskError
 from kiosk.events import CodeRead, DeviceStatus, Emit
 from kiosk.liveness import Liveness
@@ -46,273 +48,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
-_V4L2_INDEX = re.compile(r"/dev/video(\d+)")
-# A network stream must not hang the capture thread (and stop()) on a dead server.
-_STREAM_OPEN_TIMEOUT_MS = 5000
-_STREAM_READ_TIMEOUT_MS = 2000
-
-
-class FrameSource(Protocol):
-    """Where frames come from: a camera, a file, a stream, a simulator.
-
-    Only the reader's capture thread calls these. A frame returned by ``read`` belongs to
-    the caller: the source must not write into it afterwards.
-    """
-
-    name: str
-
-    def open(self) -> None:
-        """Connect to the device; raise `DeviceError` when it is not there."""
-        ...
-
-    def read(self) -> np.ndarray | None:
-        """One frame (BGR or gray, uint8), blocking at most about one frame interval.
-
-        None or `DeviceError` when the device vanished.
-        """
-        ...
-
-    def close(self) -> None:
-        """Release the device (idempotent)."""
-        ...
-
-
-def _masked(url: str) -> str:
-    """``url`` with any password replaced, for logs and errors (stream URLs carry them)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-class OpenCVSource:
-    """Frames through cv2.VideoCapture: a V4L2 device, a video file or a network stream.
-
-    ``/dev/videoN`` opens V4L2 device N asking for MJPG at ``width`` x ``height`` and
-    ``fps`` with a one-frame driver buffer, so a read returns the newest frame rather than
-    one queued while the decoder was busy. Other ``/dev/`` paths (``/dev/v4l/by-id/...``)
-    open through V4L2 by name. ``rtsp://``, ``http://`` and similar open as streams with
-    open and read time-outs. Anything else is a video file, delivered at ``fps`` like a
-    camera; its end counts as the camera vanishing (the reader then reopens it).
-    """
-
-    def __init__(self, url: str, *, width: int = 1280, height: int = 720, fps: float = 30.0):
-        self.url = url
-        self.name = _masked(url)
-        self._width = width
-        self._height = height
-        self._fps = fps
-        self._interval = 1.0 / fps if fps > 0 else 0.0
-        if url.startswith("/dev/"):
-            self._kind = "v4l2"
-        elif urlsplit(url).scheme.lower() in _STREAM_SCHEMES:
-            self._kind = "stream"
-        else:
-            self._kind = "file"
-        self._capture: cv2.VideoCapture | None = None
-        self._next_t = 0.0
-
-    def open(self) -> None:
-        """Open the device, file or stream; `DeviceError` naming the URL when it fails."""
-        if self._capture is not None:
-            return
-        try:
-            capture = self._open_capture()
-        except cv2.error as exc:
-            raise DeviceError(f"camera {self.name}: OpenCV cannot open it: {exc}") from exc
-        if not capture.isOpened():
-            capture.release()
-            why = {
-                "v4l2": "no such video device, or it is busy or not a camera",
-                "stream": "the stream did not answer",
-                "file": "not a readable video file",
-            }[self._kind]
-            raise DeviceError(f"camera {self.name}: cannot open: {why}")
-        if self._kind == "v4l2":
-            self._configure(capture)
-        self._capture = capture
-        self._next_t = time.monotonic()
-
-    def _open_capture(self) -> cv2.VideoCapture:
-        if self._kind == "v4l2":
-            real = os.path.realpath(self.url)  # by-id links point at /dev/videoN
-            match = _V4L2_INDEX.fullmatch(real)
-            target: int | str = int(match.group(1)) if match else real
-            return cv2.VideoCapture(target, cv2.CAP_V4L2)
-        if self._kind == "stream":
-            params = [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-                _STREAM_OPEN_TIMEOUT_MS,
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-                _STREAM_READ_TIMEOUT_MS,
-            ]
-            return cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
-        if not os.path.isfile(self.url):
-            raise DeviceError(f"camera {self.name}: no such video file")
-        return cv2.VideoCapture(self.url)
-
-    def _configure(self, capture: cv2.VideoCapture) -> None:
-        # FOURCC first: many UVC cameras offer 720p at 30 fps only in MJPG, and the size
-        # and rate they accept depend on the format chosen.
-        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
-        capture.set(cv2.CAP_PROP_FRAME_WIDTH, self._width)
-        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._height)
-        capture.set(cv2.CAP_PROP_FPS, self._fps)
-        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        log.info(
-            "camera %s: %dx%d at %.0f fps",
-            self.name,
-            capture.get(cv2.CAP_PROP_FRAME_WIDTH),
-            capture.get(cv2.CAP_PROP_FRAME_HEIGHT),
-            capture.get(cv2.CAP_PROP_FPS),
-        )
-
-    def read(self) -> np.ndarray:
-        """The next frame; `DeviceError` when the device vanished or the file ended."""
-        capture = self._capture
-        if capture is None:
-            raise DeviceError(f"camera {self.name}: not open")
-        if self._kind == "file":
-            # A file stands in for a camera: frames at the camera's rate, not all at once.
-            now = time.monotonic()
-            if now < self._next_t:
-                time.sleep(self._next_t - now)
-            self._next_t = max(self._next_t + self._interval, now)
-        try:
-            ok, frame = capture.read()
-        except cv2.error as exc:
-            raise DeviceError(f"camera {self.name}: read failed: {exc}") from exc
-        if not ok or frame is None:
-            if self._kind == "file":
-                raise DeviceError(f"camera {self.name}: the video file ended")
-            raise DeviceError(f"camera {self.name}: no frame (unplugged, or the stream ended)")
-        return frame
-
-    def close(self) -> None:
-        """Release the capture."""
-        capture, self._capture = self._capture, None
-        if capture is not None:
-            capture.release()
-
-
-class Picamera2Source:
-    """The Raspberry Pi camera module through picamera2 (libcamera), in gray.
-
-    picamera2 is imported when the camera is opened: Raspberry Pi OS ships it as a Debian
-    package, elsewhere it is absent and `open` says what to install. Frames are the Y
-    (luminance) plane of a YUV420 video stream: the gray image the decoder wants, without
-    a colour conversion.
-    """
-
-    name = "picamera2"
-
-    def __init__(self, *, width: int = 1280, height: int = 720, fps: float = 30.0):
-        self._width = width
-        self._height = height
-        self._fps = fps
-        self._camera: object | None = None
-
-    def open(self) -> None:
-        """Start the camera; `DeviceError` when picamera2 or the camera is missing."""
-        if self._camera is not None:
-            return
-        try:
-            from picamera2 import Picamera2
-        except ImportError as exc:
-            raise DeviceError(
-                "picamera2 is not installed: on Raspberry Pi OS apt-get install python3-picamera2"
-            ) from exc
-        camera = None
-        try:
-            camera = Picamera2()
-            config = camera.create_video_configuration(
-                main={"size": (self._width, self._height), "format": "YUV420"},
-                controls={"FrameRate": float(self._fps)},
-            )
-            camera.configure(config)
-            camera.start()
-        except Exception as exc:  # the boundary: libcamera errors become a DeviceError
-            if camera is not None:
-                try:
-                    camera.close()
-                except Exception:
-                    log.debug("picamera2: close after a failed start failed", exc_info=True)
-            raise DeviceError(f"camera picamera2: cannot start the camera: {exc}") from exc
-        self._camera = camera
-
-    def read(self) -> np.ndarray:
-        """The newest frame's luminance (2-D uint8)."""
-        camera = self._camera
-        if camera is None:
-            raise DeviceError("camera picamera2: not open")
-        try:
-            array = camera.capture_array("main")  # type: ignore[attr-defined]
-        except Exception as exc:
-            raise DeviceError(f"camera picamera2: capture failed: {exc}") from exc
-        if array.ndim == 2:
-            # YUV420 comes as one plane of height * 3/2 rows: Y on top, then U and V.
-            return np.ascontiguousarray(array[: self._height, : self._width])
-        code = cv2.COLOR_BGRA2GRAY if array.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        return cv2.cvtColor(array, code)
-
-    def close(self) -> None:
-        """Stop and release the camera."""
-        camera, self._camera = self._camera, None
-        if camera is not None:
-            try:
-                camera.close()  # type: ignore[attr-defined]
-            except Exception:
-                log.debug("picamera2: close failed", exc_info=True)
-
-
-def make_source(
-    url: str,
-    *,
-    width: int,
-    height: int,
-    fps: float,
-    sim_sources: Mapping[str, FrameSource] | None = None,
-) -> FrameSource:
-    """The frame source for a configured camera ``url`` (not yet opened).
-
-    ``picamera2`` is the Pi camera module; ``sim:NAME`` (``sim:`` means ``sim:default``)
-    is a simulated feed from ``sim_sources``, which the wiring module fills; anything else
-    goes to OpenCV (``/dev/videoN``, a file, a stream URL). `KioskError` for an unknown
-    simulated feed.
-    """
-    if url == "picamera2":
-        return Picamera2Source(width=width, height=height, fps=fps)
-    if url.startswith("sim:"):
-        key = url[4:] or "default"
-        sources = sim_sources or {}
-        try:
-            return sources[key]
-        except KeyError:
-            known = ", ".join(f"sim:{k}" for k in sorted(sources)) or "none is running"
-            raise KioskError(
-                f"camera url {url!r}: no simulated camera called {key!r} (known: {known})"
-            ) from None
-    return OpenCVSource(url, width=width, height=height, fps=fps)
-
 
 @dataclasses.dataclass
 class CameraStats:
     """Counters of a `CameraReader`, for benchmarks and ``kiosk doctor``.
 
     Every frame captured ends as exactly one of: stale (overwritten by a newer frame before
-    the decoder took it), gated (the motion gate said idle), decoded, failed (an error while
-    handling it), or still waiting in the holder.
+    the decoder took it), paced (dropped undecoded by the idle pacer), gated (the motion
+    gate said idle), decoded, failed (an error while handling it), or still waiting in the
+    holder. ``resting`` is whether the idle pacer looks at fewer frames right now.
     """
 
     frames_captured: int = 0
     frames_stale: int = 0
+    frames_paced: int = 0
     frames_gated: int = 0
     frames_decoded: int = 0
     frames_failed: int = 0
@@ -320,6 +69,7 @@ class CameraStats:
     codes_read: int = 0
     reconnects: int = 0
     connected: bool = False
+    resting: bool = False
 
     def as_dict(self) -> dict[str, int | float | bool]:
         """The counters as a plain dict (for JSON)."""
@@ -331,11 +81,11 @@ class _NewestFrame:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._frame: np.ndarray | None = None
+        self._frame: np.ndarray | MjpegFrame | None = None
         self._t = 0.0
         self._closed = False
 
-    def put(self, frame: np.ndarray, t: float) -> bool:
+    def put(self, frame: np.ndarray | MjpegFrame, t: float) -> bool:
         """Hold ``frame`` captured at ``t``; True when it replaced a frame never taken."""
         with self._cond:
             replaced = self._frame is not None
@@ -343,7 +93,7 @@ class _NewestFrame:
             self._cond.notify()
         return replaced
 
-    def take(self, timeout: float) -> tuple[np.ndarray, float] | None:
+    def take(self, timeout: float) -> tuple[np.ndarray | MjpegFrame, float] | None:
         """The newest frame and its capture time, waiting up to ``timeout``; None if none."""
         with self._cond:
             self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout)
@@ -362,7 +112,10 @@ class CameraReader:
 
     Each frame a code is seen in gives one `CodeRead` whose ``t_read`` is that frame's
     capture time; the controller de-duplicates. The motion gate, when given, skips the
-    decode of frames of an empty, still entrance. ``stats`` returns the counters.
+    decode of frames of an empty, still entrance. ``idle_every`` above 1 (with a gate)
+    looks at only one frame in that many while the gate rests, back to every frame as soon
+    as it opens (`IdlePacer`): cheaper, at the cost of up to ``idle_every - 1`` frame
+    intervals before the first look at a phone. ``stats`` returns the counters.
     """
 
     def __init__(
@@ -371,6 +124,7 @@ class CameraReader:
         *,
         decoder: QrDecoder,
         gate: MotionGate | None = None,
+        idle_every: int = 1,
         reconnect_max_s: float = 10.0,
         name: str = "camera",
         liveness: Liveness | None = None,
@@ -380,6 +134,7 @@ class CameraReader:
         self._source = source
         self._decoder = decoder
         self._gate = gate
+        self._pacer = IdlePacer(idle_every=idle_every) if gate is not None else None
         self._reconnect_max_s = max(0.1, reconnect_max_s)
         self._slot = _NewestFrame()
         self._stop = threading.Event()
@@ -391,7 +146,9 @@ class CameraReader:
     @property
     def stats(self) -> CameraStats:
         """A snapshot of the counters."""
-        return dataclasses.replace(self._stats)
+        return dataclasses.replace(
+            self._stats, resting=self._pacer is not None and self._pacer.resting
+        )
 
     def start(self, emit: Emit) -> None:
         """Open the camera and start the capture and decode threads (returns at once)."""
@@ -499,6 +256,7 @@ class CameraReader:
     def _decode_loop(self) -> None:
         """Take the newest frame, gate, decode, emit; never dies on an error."""
         stats = self._stats
+        busy = False  # the gate opened on the last frame because something is in view
         while not self._stop.is_set():
             self._liveness.beat(f"{self.name}-decode", 10.0)  # one decode takes milliseconds
             taken = self._slot.take(timeout=0.5)
@@ -506,12 +264,24 @@ class CameraReader:
                 continue
             frame, t_read = taken
             try:
-                gray = frame if frame.ndim == 2 else _to_gray(frame)
-                if self._gate is not None and not self._gate.should_decode(gray):
-                    stats.frames_gated += 1
+                pacer, gate = self._pacer, self._gate
+                if pacer is not None and not pacer.look():
+                    stats.frames_paced += 1
                     continue
+                images = FrameImages(frame)
+                if gate is not None:
+                    # While someone is in view the full image is decoded anyway: the gate
+                    # looks at it instead of a second, reduced decode of the same JPEG.
+                    opened = gate.should_decode(images.gray() if busy else images.small())
+                    busy = opened and gate.last_reason == "changed"
+                    if pacer is not None:
+                        # The periodic last resort is no sign of anyone: keep resting.
+                        pacer.saw(opened and gate.last_reason != "periodic")
+                    if not opened:
+                        stats.frames_gated += 1
+                        continue
                 start = time.perf_counter()
-                codes = self._decoder.decode(gray)
+                codes = self._decoder.decode(images.gray())
                 stats.decode_s_total += time.perf_counter() - start
                 stats.frames_decoded += 1
                 for data in codes:
@@ -538,11 +308,3 @@ class CameraReader:
         if allowed:
             more = f" ({held} more since the last report)" if held else ""
             log.warning("%s: %s: %s: %s%s", self.name, what, type(exc).__name__, exc, more)
-
-
-def _to_gray(frame: np.ndarray) -> np.ndarray:
-    """A BGR, BGRA or one-channel 3-D frame in gray."""
-    if frame.shape[2] == 1:
-        return frame[:, :, 0]
-    code = cv2.COLOR_BGRA2GRAY if frame.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-    return cv2.cvtColor(frame, code)

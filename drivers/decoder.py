@@ -5,9 +5,9 @@ the core applies its own UTF-8 rule (credentials.md) instead of a library's char
 Both back ends return the same raw bytes: zxing-cpp's ``Barcode.bytes`` and ZBar in binary
 mode (see `PyzbarDecoder`).
 
-Also here: `load_image` for still images (the ``kiosk decode`` command and tests) and
-`MotionGate`, a cheap per-frame check that lets the camera loop skip the full decode while
-nobody stands in front of the kiosk.
+Also here: `load_image` for still images (the ``kiosk decode`` command and tests).
+`MotionGate` (the per-frame check that skips the decode while nobody is in view) lives in
+`drivers.motion` and is importable from here too.
 
 The decoding libraries are imported inside the back end constructors, so a missing library
 is a clear `KioskError` naming what to install, and the other back end still works.
@@ -22,9 +22,11 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from drivers.motion import MotionGate
 from kiosk.errors import KioskError
 
 __all__ = [
+    "BEFORE_ISSUE_12",
     "DECODER_NAMES",
     "MotionGate",
     "PyzbarDecoder",
@@ -64,17 +66,27 @@ def _check_gray(gray: np.ndarray) -> np.ndarray:
 
 
 class ZxingDecoder:
-    """The default back end: zxing-cpp restricted to QR Code (model 1 and 2).
+    """The default back end: zxing-cpp restricted to QR Code (model 1 and 2), with retries.
 
     Micro QR and rMQR are excluded: passes are ordinary QR codes, and ZBar reads neither,
     so both back ends accept the same symbols. ``try_invert`` stays on because phones in
-    dark mode show light-on-dark codes (without it a quarter of the synthetic frames, the
-    inverted ones, are lost). The other options default to what measured best on the
-    photographs and the synthetic camera frames (benchmarks/bench_decoder.py --sweep):
-    ``try_rotate`` and ``try_downscale`` changed no read at 480p, 720p or 1080p, close-ups
-    included, and cost up to 10 %, so they are off; the global-histogram binarizer is 5-8
-    times faster but read 30 % instead of 68 % (480p) and 75 % instead of 100 % (720p) of
-    the unevenly lit frames, so the local average stays.
+    dark mode show light-on-dark codes. ``try_downscale`` is on: at 1080p it reads low-light,
+    glare and blurred frames the full-size pass misses. ``try_rotate`` only finds codes
+    turned by 90 degrees, which a phone held up to a kiosk is not: it changed no read and
+    costs time, so it is off.
+
+    When the first pass reads nothing, two retries, each reading frames the others miss, at
+    a cost paid only on a miss:
+
+    - ``upscale_retry``: a symbol zxing located but could not read is cut out with a
+      margin, enlarged 2x and read again: small, soft or glared modules sample better (the
+      distance, glare and perspective classes), and once more sharpened (``sharpen_retry``,
+      an unsharp mask: focus and motion blur). The cut keeps this cheap even at 1080p.
+    - ``retry_binarizer`` (GlobalHistogram): one threshold for the whole image reads some
+      moiré frames the local average loses.
+
+    Figures: benchmarks/bench_decoder.py --sweep (each option turned off alone). The
+    options of the earlier decoder (no downscale, no retries) are `BEFORE_ISSUE_12`.
     """
 
     name = "zxing"
@@ -84,8 +96,11 @@ class ZxingDecoder:
         *,
         try_invert: bool = True,
         try_rotate: bool = False,
-        try_downscale: bool = False,
+        try_downscale: bool = True,
         binarizer: str = "LocalAverage",
+        retry_binarizer: str | None = "GlobalHistogram",
+        upscale_retry: bool = True,
+        sharpen_retry: bool = True,
     ) -> None:
         try:
             import zxingcpp
@@ -93,32 +108,99 @@ class ZxingDecoder:
             raise KioskError(
                 "the zxing decoder needs the Python package zxing-cpp: pip install zxing-cpp"
             ) from exc
-        if binarizer not in zxingcpp.Binarizer.__members__:
-            choices = ", ".join(zxingcpp.Binarizer.__members__)
-            raise KioskError(f"unknown zxing binarizer {binarizer!r}; choose one of: {choices}")
-        self._read: Callable[[np.ndarray], list[Any]] = _zxing_reader(
-            zxingcpp,
-            try_invert=try_invert,
-            try_rotate=try_rotate,
-            try_downscale=try_downscale,
-            binarizer=zxingcpp.Binarizer.__members__[binarizer],
+        known = zxingcpp.Binarizer.__members__
+        for option in (binarizer, retry_binarizer):
+            if option is not None and option not in known:
+                choices = ", ".join(known)
+                raise KioskError(f"unknown zxing binarizer {option!r}; choose one of: {choices}")
+        options = {"try_invert": try_invert, "try_rotate": try_rotate}
+        self._read = _zxing_reader(
+            zxingcpp, try_downscale=try_downscale, binarizer=known[binarizer], **options
         )
+        self._locate = _zxing_reader(
+            zxingcpp,
+            try_downscale=try_downscale,
+            binarizer=known[binarizer],
+            return_errors=True,
+            **options,
+        )
+        self._retry = (
+            None
+            if retry_binarizer is None
+            else _zxing_reader(
+                zxingcpp, try_downscale=try_downscale, binarizer=known[retry_binarizer], **options
+            )
+        )
+        self._upscale_retry = upscale_retry
+        self._sharpen_retry = sharpen_retry
 
     def decode(self, gray: np.ndarray) -> list[bytes]:
         """Return the raw bytes of every QR code in ``gray``; see `QrDecoder.decode`."""
         gray = _check_gray(gray)
         try:
-            found = self._read(gray)
+            found = self._found(gray)
         except Exception as exc:  # the boundary: a library failure becomes a KioskError
             raise KioskError(f"zxing-cpp failed on a {gray.shape} image: {exc}") from exc
-        placed = []
-        for barcode in found:
-            pos = barcode.position
-            corners = (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)
-            top = min(p.y for p in corners)
-            left = min(p.x for p in corners)
-            placed.append((top, left, bytes(barcode.bytes)))
-        return [data for _, _, data in sorted(placed)]
+        return [data for _, _, data in sorted(found)]
+
+    def _found(self, gray: np.ndarray) -> list[tuple[int, int, bytes]]:
+        """(top, left, bytes) of each code, trying the retries only when nothing was read."""
+        if not self._upscale_retry:
+            found = _placed(self._read(gray))
+        else:
+            located = self._locate(gray)
+            found = _placed(b for b in located if b.valid)
+            if not found:
+                for barcode in located:
+                    # zxing may locate one symbol twice (at two scales): read it once.
+                    seen = {data for _, _, data in found}
+                    found += [f for f in self._read_enlarged(gray, barcode) if f[2] not in seen]
+        if not found and self._retry is not None:
+            found = _placed(self._retry(gray))
+        return found
+
+    def _read_enlarged(self, gray: np.ndarray, barcode: Any) -> list[tuple[int, int, bytes]]:
+        """Read a located but unreadable symbol again from its area enlarged 2x."""
+        corners = _corners(barcode)
+        xs, ys = [x for x, _ in corners], [y for _, y in corners]
+        margin = 8 + (max(max(xs) - min(xs), max(ys) - min(ys))) // 4  # the quiet zone
+        height, width = gray.shape
+        top, left = max(0, min(ys) - margin), max(0, min(xs) - margin)
+        area = gray[top : min(height, max(ys) + margin), left : min(width, max(xs) + margin)]
+        if area.shape[0] < 16 or area.shape[1] < 16:
+            return []
+        enlarged = cv2.resize(area, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+        found = _placed(self._read(enlarged))
+        if not found and self._sharpen_retry:
+            # An unsharp mask restores edges that focus or motion blur softened.
+            soft = cv2.GaussianBlur(enlarged, (0, 0), 3.0)
+            found = _placed(self._read(cv2.addWeighted(enlarged, 2.5, soft, -1.5, 0)))
+        return [(top + y // 2, left + x // 2, data) for y, x, data in found]
+
+
+# The zxing options of the decoder before issue 12 (git main until then), for comparisons.
+BEFORE_ISSUE_12: dict[str, Any] = {
+    "try_downscale": False,
+    "retry_binarizer": None,
+    "upscale_retry": False,
+    "sharpen_retry": False,
+}
+
+
+def _corners(barcode: Any) -> list[tuple[int, int]]:
+    pos = barcode.position
+    return [(p.x, p.y) for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
+
+
+def _placed(barcodes: Any) -> list[tuple[int, int, bytes]]:
+    """(top, left, raw bytes) of each barcode, for the stable top-to-bottom order."""
+    placed = []
+    for barcode in barcodes:
+        corners = _corners(barcode)
+        top = min(y for _, y in corners)
+        left = min(x for x, _ in corners)
+        placed.append((top, left, bytes(barcode.bytes)))
+    return placed
 
 
 def _zxing_reader(zxingcpp: Any, **options: Any) -> Callable[[np.ndarray], list[Any]]:
@@ -308,91 +390,3 @@ def _first_video_frame(name: str) -> np.ndarray | None:
     if not ok or frame is None:
         return None
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-
-
-class MotionGate:
-    """Says, per camera frame, whether the full QR decode is worth running.
-
-    The frame is reduced to a small grid (80x60 cells by default). The gate opens when
-
-    - the scene changed: enough cells differ from the previous frame (someone steps up, a
-      phone comes into view, the screen lights up), or
-    - a code-like region is present: a patch of cells where sampled pixels flip between
-      dark and light in both directions, as the modules of a QR code do. This keeps decoding
-      a code held perfectly still after a first, motion-blurred attempt failed, or
-    - ``every_n_frames`` frames went by without a decode, as a last resort (a code the
-      texture test misses is still read, within N frames).
-
-    Otherwise (an empty, still entrance) the frame is skipped. A false opening costs one
-    decode; a false skip costs at most N-1 frames of delay. `last_reason` tells why.
-    """
-
-    def __init__(
-        self,
-        *,
-        grid: tuple[int, int] = (80, 60),
-        change_level: int = 16,
-        changed_fraction: float = 0.004,
-        edge_level: int = 48,
-        texture_fraction: float = 0.3,
-        patch_cells: int = 6,
-        every_n_frames: int = 10,
-    ) -> None:
-        if every_n_frames < 1:
-            raise KioskError(f"MotionGate every_n_frames must be 1 or more, got {every_n_frames}")
-        self._grid = grid
-        self._change_level = change_level
-        self._changed_cells = max(1, round(changed_fraction * grid[0] * grid[1]))
-        self._edge_level = edge_level
-        self._texture_fraction = texture_fraction
-        self._patch = (patch_cells, patch_cells)
-        self._every_n = every_n_frames
-        self._previous: np.ndarray | None = None
-        self._previous_shape: tuple[int, ...] | None = None
-        self._skipped = 0
-        self.last_reason = "none"
-
-    def should_decode(self, gray: np.ndarray) -> bool:
-        """Return whether to decode ``gray`` (a 2-D uint8 frame); sets `last_reason`."""
-        # Averaging smooths sensor noise, so the change test sees the scene, not grain. Every
-        # pixel would cost 0.1-0.2 ms a frame; four samples per cell cost about 0.015 ms.
-        height, width = gray.shape
-        step_y = max(1, height // (2 * self._grid[1]))
-        step_x = max(1, width // (2 * self._grid[0]))
-        sampled = gray[::step_y, ::step_x]
-        small = cv2.resize(sampled, self._grid, interpolation=cv2.INTER_AREA).astype(np.int16)
-        previous, previous_shape = self._previous, self._previous_shape
-        self._previous, self._previous_shape = small, gray.shape
-        if previous is None or previous_shape != gray.shape:
-            reason = "first"
-        elif self._changed(small, previous):
-            reason = "changed"
-        elif self._code_like(gray):
-            reason = "code-like"
-        elif self._skipped + 1 >= self._every_n:
-            reason = "periodic"
-        else:
-            self._skipped += 1
-            self.last_reason = "idle"
-            return False
-        self._skipped = 0
-        self.last_reason = reason
-        return True
-
-    def _changed(self, small: np.ndarray, previous: np.ndarray) -> bool:
-        moved = np.count_nonzero(np.abs(small - previous) > self._change_level)
-        return moved >= self._changed_cells
-
-    def _code_like(self, gray: np.ndarray) -> bool:
-        # Sampling single pixels (not averaging) keeps the modules' black/white: over a code,
-        # neighbouring samples land on unrelated modules and differ strongly about half the
-        # time, in both directions; plain surfaces and single edges rarely do.
-        height, width = gray.shape
-        step_y = max(1, height // self._grid[1])
-        step_x = max(1, width // self._grid[0])
-        cells = gray[::step_y, ::step_x].astype(np.int16)
-        flips_x = (np.abs(np.diff(cells, axis=1)) > self._edge_level)[:-1, :]
-        flips_y = (np.abs(np.diff(cells, axis=0)) > self._edge_level)[:, :-1]
-        density_x = cv2.blur(flips_x.astype(np.float32), self._patch)
-        density_y = cv2.blur(flips_y.astype(np.float32), self._patch)
-        return bool(np.max(np.minimum(density_x, density_y)) >= self._texture_fraction)

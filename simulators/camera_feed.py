@@ -3,12 +3,20 @@
 `SimFrameSource` implements `drivers.camera.FrameSource`, so the kiosk's own `CameraReader`,
 motion gate and QR decoder run on it unchanged (DEVELOPERS.md principle 1). A scenario calls
 `show` to have a person hold up a phone with a code, `vanish` to unplug the camera; the feed
-records a timeline so tests and benchmarks can measure from the first frame that showed a
-code, without storing the code itself (codes carry IDs).
+records a timeline so tests and benchmarks can measure from the moment a phone came into
+view, without storing the code itself (codes carry IDs).
+
+It is as hard as a real entrance (`simulators.camera_scene`): a textured background with
+posters and notices, sensor noise, lamps flickering at 100 Hz against the frame rate, the
+phone as a tilted plane with blur, and frames sent as MJPG, JPEG images the capture driver
+must decode, as a USB camera's are (``mjpg=False`` sends gray frames, as picamera2's Y plane
+is). Light takes one frame to become a frame: what `read` returns was exposed during the
+previous frame interval, so a phone held up is in the second frame read after it, not the
+first.
 
 Cheapness matters because the feed runs beside the kiosk on the same cores and benchmarks
-measure the kiosk, not the feed: the scene and a few noise frames are rendered once, the
-person with the phone once per presentation, and each frame is then a copy and a paste.
+measure the kiosk, not the feed: the scene and a cycle of exposed, encoded idle frames are
+made once, each presentation once, and each frame is then a copy.
 """
 
 from __future__ import annotations
@@ -21,15 +29,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from drivers.frames import MjpegFrame
 from kiosk.errors import DeviceError
+from simulators import camera_scene as cs
 from simulators.issuer import qr_matrix
 
 __all__ = ["SimFrameSource", "code_ref"]
 
-# Distinct noise frames cycled through; more would only cost memory (the gate and decoder
-# cannot tell a cycle of six from true noise).
-_NOISE_FRAMES = 6
-_NOISE_SIGMA = 3.0
+# Distinct exposed frames cycled through: a multiple of 3, the period of 100 Hz flicker at
+# 30 fps. More would only cost memory (the gate and decoder cannot tell six from more).
+_CYCLE = 6
 # The side of the code's modules (quiet zone excluded) relative to the frame height when
 # `show` is given no scale: a phone held at arm's length in front of a kiosk camera.
 _SCALE_RANGE = (0.30, 0.40)
@@ -47,18 +56,19 @@ class _Presentation:
     text: str
     ref: str
     duration_s: float
-    top: int
-    left: int
-    patches: list[np.ndarray]  # one per noise frame, so the code area is noisy too
-    started_at: float | None = None
+    frames: list[np.ndarray]  # one per frame of the cycle, ready to send
+    started_at: float | None = None  # when the first frame showing it was returned
+    exposed_at: float | None = None  # when that frame's exposure began: the phone in view
 
 
 class SimFrameSource:
-    """A simulated camera: 8-bit gray frames of an entrance, paced at ``fps`` in real time.
+    """A simulated camera: MJPG (or gray) frames of an entrance, paced at ``fps`` in real time.
 
     ``read`` sleeps until the next frame is due, as a camera does, and a reader that falls
     behind gets the current frame, not a backlog. The seed fixes the scene and every
-    presentation's size, angle, blur and placement, so a run is repeatable.
+    presentation's size, angle, blur and placement, so a run is repeatable. ``flicker``
+    is the depth of the lamps' 100 Hz pulse, ``read_noise`` the sensor's noise in grey
+    levels, ``busy`` adds a dense notice board to the scene.
     """
 
     def __init__(
@@ -69,6 +79,11 @@ class SimFrameSource:
         *,
         seed: int = 0,
         name: str = "sim",
+        mjpg: bool = True,
+        quality: int = 85,
+        flicker: float = 0.06,
+        read_noise: float = 2.5,
+        busy: bool = False,
     ) -> None:
         if width < 64 or height < 48 or fps <= 0:
             raise ValueError(
@@ -78,16 +93,22 @@ class SimFrameSource:
         self.width = width
         self.height = height
         self.fps = fps
+        self.mjpg = mjpg
+        self._quality = quality
         self._interval = 1.0 / fps
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
-        scene = _scene(self._rng, width, height)
-        self._scene = scene
+        self._scene = cs.entrance(self._rng, width, height, busy=busy)
+        phase = float(self._rng.uniform(0, 2 * np.pi))
+        self._gains = [cs.flicker_gain(i, fps, flicker, phase) for i in range(_CYCLE)]
+        # Noise drawn once per frame of the cycle, added to whatever the frame shows.
+        sigma = np.sqrt(read_noise**2 + 0.08 * np.clip(self._scene, 0, 255))
         self._noise = [
-            np.clip(self._rng.normal(0.0, _NOISE_SIGMA, scene.shape), -127, 127).astype(np.int8)
-            for _ in range(_NOISE_FRAMES)
+            np.clip(self._rng.standard_normal(self._scene.shape) * sigma, -127, 127).astype(np.int8)
+            for _ in range(_CYCLE)
         ]
-        self._idle = [np.clip(scene + n, 0, 255).astype(np.uint8) for n in self._noise]
+        self._idle_raw = [self._expose(self._scene, i) for i in range(_CYCLE)]
+        self._idle = [self._encode(raw) for raw in self._idle_raw]
         self._pending: _Presentation | None = None
         self._current: _Presentation | None = None
         self._clear_requested = False
@@ -95,7 +116,8 @@ class SimFrameSource:
         self._vanished = False
         self._next_t = 0.0
         self._frame_no = 0
-        self._first_shown: dict[str, float] = {}
+        self._exposing: tuple[np.ndarray, _Presentation | None] | None = None
+        self._first_shown: dict[str, tuple[float, float]] = {}
         self._timeline: list[tuple[float, str]] = []
         self.frames_served = 0
         self.opens_refused = 0
@@ -109,10 +131,15 @@ class SimFrameSource:
                 self.opens_refused += 1
                 raise DeviceError(f"simulated camera {self.name!r}: not connected")
             self._open = True
+            self._exposing = None
             self._next_t = time.monotonic()
 
-    def read(self) -> np.ndarray:
-        """The next frame, once it is due; `DeviceError` once the camera was unplugged."""
+    def read(self) -> MjpegFrame | np.ndarray:
+        """The next frame, once it is due; `DeviceError` once the camera was unplugged.
+
+        A JPEG image (the bytes an MJPG camera sends, as `OpenCVSource` hands them over)
+        or, without ``mjpg``, a gray frame.
+        """
         with self._lock:
             self._check_readable()
             due = self._next_t
@@ -125,23 +152,30 @@ class SimFrameSource:
         with self._lock:
             self._check_readable()
             self._next_t = due + self._interval
-            index = self._frame_no % _NOISE_FRAMES
-            self._frame_no += 1
-            frame = self._idle[index].copy()
-            shown = self._presentation_for_frame(time.monotonic())
-            if shown is not None:
-                patch = shown.patches[index]
-                frame[
-                    shown.top : shown.top + patch.shape[0], shown.left : shown.left + patch.shape[1]
-                ] = patch
-            # Taken last, after the frame is ready: the reader's capture time follows it.
-            t = time.monotonic()
+            now = time.monotonic()
+            # The frame exposed during the last interval goes out; the next one starts now.
+            sent = self._exposing or self._expose_next(now)
+            self._exposing = self._expose_next(now)
+            frame, shown = sent
+            t = time.monotonic()  # taken last: the reader's capture time follows it
             if shown is not None and shown.started_at is None:
                 shown.started_at = t
                 self._timeline.append((t, f"show {shown.ref}"))
-                self._first_shown.setdefault(shown.text, t)
+                assert shown.exposed_at is not None
+                self._first_shown.setdefault(shown.text, (t, shown.exposed_at))
             self.frames_served += 1
-            return frame
+            return MjpegFrame(frame.copy()) if self.mjpg else frame.copy()
+
+    def _expose_next(self, now: float) -> tuple[np.ndarray, _Presentation | None]:
+        """What the sensor sees from ``now`` for one interval. Lock held."""
+        index = self._frame_no % _CYCLE
+        self._frame_no += 1
+        shown = self._presentation_for_frame(now)
+        if shown is None:
+            return self._idle[index], None
+        if shown.exposed_at is None:
+            shown.exposed_at = now
+        return shown.frames[index], shown
 
     def close(self) -> None:
         """Disconnect; `open` again to resume."""
@@ -194,7 +228,15 @@ class SimFrameSource:
     def first_shown_at(self, text: str) -> float | None:
         """``time.monotonic()`` when the first frame showing ``text`` was returned, or None."""
         with self._lock:
-            return self._first_shown.get(text)
+            times = self._first_shown.get(text)
+        return None if times is None else times[0]
+
+    def first_in_view_at(self, text: str) -> float | None:
+        """When the phone showing ``text`` came into view: the exposure start of the first
+        frame showing it, one frame interval or so before `first_shown_at`; or None."""
+        with self._lock:
+            times = self._first_shown.get(text)
+        return None if times is None else times[1]
 
     @property
     def timeline(self) -> list[tuple[float, str]]:
@@ -237,84 +279,62 @@ class SimFrameSource:
         inverted: bool,
         scale: float | None,
     ) -> _Presentation:
-        """Draw a person holding a phone showing ``text`` over the scene, once."""
+        """Draw a person holding a phone showing ``text`` over the scene, once per cycle frame."""
         height, width = self.height, self.width
         if scale is None:
             scale = float(rng.uniform(*_SCALE_RANGE))
         if not 0.05 <= scale <= 0.9:
             raise ValueError(f"scale must be between 0.05 and 0.9 of the frame height, got {scale}")
         modules = np.array(qr_matrix(text, border=0), dtype=np.uint8)
-        module_px = scale * height / modules.shape[0]
-        # The area the person covers: about half the frame's width, from the head down.
-        cx = int(width * rng.uniform(0.45, 0.55))
-        cy = int(height * rng.uniform(0.5, 0.6))  # the phone's centre
-        top = max(0, int(height * 0.05))
-        half = int(width * 0.27)
-        left, right = max(0, cx - half), min(width, cx + half)
-        region = self._scene[top:height, left:right].copy()
-        rh, rw = region.shape
-        px, py = cx - left, cy - top  # phone centre in region coordinates
-
-        # Body and head in clothing and skin tones: the gate sees a change when they appear.
-        clothing = float(rng.uniform(35, 90))
-        skin = float(rng.uniform(110, 170))
-        cv2.ellipse(
-            region, (px, int(rh * 0.95)), (int(rw * 0.45), int(rh * 0.6)), 0, 0, 360, clothing, -1
+        cx, cy = rng.uniform(0.45, 0.55), rng.uniform(0.5, 0.6)  # the phone's centre
+        look = cs.Look(
+            module_px=scale * height / modules.shape[0],
+            yaw_deg=float(rng.uniform(-15, 15)),
+            pitch_deg=float(rng.uniform(-15, 15)),
+            roll_deg=float(rng.uniform(-5, 5)),  # people hold phones nearly level
+            centre=(float(cx), float(cy)),
+            focus_sigma=float(rng.uniform(0.5, 0.9)),
+            glare=float(rng.uniform(0.1, 0.3)) if rng.random() < 0.25 else 0.0,
+            finger=float(rng.uniform(0.2, 0.5)) if rng.random() < 0.25 else 0.0,
+            dark_mode=inverted,
+            dark=float(rng.uniform(20, 50)),
+            light=float(rng.uniform(185, 230)),
         )
+        scene = self._scene.copy()
+        # Body and head in clothing and skin tones, behind the phone.
+        person = np.zeros((height, width), np.uint8)
+        px = int(cx * width)
+        body = (int(width * 0.24), int(height * 0.55))
+        cv2.ellipse(person, (px, int(height * 0.95)), body, 0, 0, 360, 1, -1)
+        scene[person == 1] = rng.uniform(35, 90, 3)
+        head = np.zeros_like(person)
         head_r = max(4, int(height * 0.09))
-        cv2.circle(region, (px + int(rng.integers(-5, 6)), head_r + 2), head_r, skin, -1)
+        cv2.circle(
+            head, (px + int(rng.integers(-5, 6)), int(height * 0.05) + head_r), head_r, 1, -1
+        )
+        scene[head == 1] = rng.uniform(110, 170) * np.array([0.8, 0.9, 1.1])
+        layer, cover = cs.render_phone(modules, look, rng, width, height)
+        drawn = cs.composite(scene, layer, cover)
+        rows = np.flatnonzero(np.abs(drawn - self._scene).max(axis=(1, 2)) > 0.5)
+        top, bottom = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
+        frames = []
+        for index in range(_CYCLE):
+            raw = self._idle_raw[index].copy()
+            raw[top:bottom] = self._expose(drawn[top:bottom], index, rows=(top, bottom))
+            frames.append(self._encode(raw))
+        return _Presentation(text, code_ref(text), duration_s, frames)
 
-        phone, mask = _phone(modules, module_px, rng, inverted=inverted)
-        angle = float(rng.uniform(-4.0, 4.0))  # people hold phones nearly, not exactly, level
-        ph, pw = phone.shape
-        turn = cv2.getRotationMatrix2D((pw / 2, ph / 2), angle, 1.0)
-        turn[:, 2] += (px - pw / 2, py - ph / 2)
-        drawn = cv2.warpAffine(phone, turn, (rw, rh), flags=cv2.INTER_LINEAR)
-        cover = cv2.warpAffine(mask, turn, (rw, rh), flags=cv2.INTER_LINEAR)
-        region = region * (1.0 - cover) + drawn * cover
-        # Focus and a hand that is never quite still.
-        region = cv2.GaussianBlur(region, (0, 0), float(rng.uniform(0.6, 1.0)))
-        patches = [
-            np.clip(region + noise[top:height, left:right], 0, 255).astype(np.uint8)
-            for noise in self._noise
-        ]
-        return _Presentation(text, code_ref(text), duration_s, top, left, patches)
+    def _expose(
+        self, image: np.ndarray, index: int, rows: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """The sensor's frame ``index`` of the cycle: flicker gain and noise (BGR uint8)."""
+        noise = self._noise[index]
+        if rows is not None:
+            noise = noise[rows[0] : rows[1]]
+        return np.clip(image * self._gains[index] + noise, 0, 255).astype(np.uint8)
 
-
-def _scene(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """An entrance seen by the kiosk: unevenly lit wall, a door frame, a floor (float32)."""
-    ramp = np.linspace(rng.uniform(60, 110), rng.uniform(120, 180), width, dtype=np.float32)
-    scene = np.tile(ramp, (height, 1))
-    scene[int(height * 0.8) :, :] *= 0.7  # the floor
-    for _ in range(4):
-        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
-        w, h = int(rng.integers(width // 20, width // 4)), int(rng.integers(height // 10, height))
-        scene[y : y + h, x : x + w] = rng.uniform(30, 200)
-    return cv2.GaussianBlur(scene, (0, 0), 1.5)
-
-
-def _phone(
-    modules: np.ndarray, module_px: float, rng: np.random.Generator, *, inverted: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """An upright phone showing the code: (image, coverage mask), both float32."""
-    # Screens show neither pure black nor pure white.
-    dark, light = float(rng.uniform(20, 50)), float(rng.uniform(185, 230))
-    if inverted:
-        dark, light = light, dark
-    code_px = max(1, round(modules.shape[0] * module_px))
-    quiet = round(4 * module_px)  # the quiet zone the standard asks for
-    # Modules drawn large then shrunk by area: edges blend as a camera samples them.
-    big = np.kron(modules, np.ones((8, 8), np.uint8))
-    code = cv2.resize(
-        np.where(big == 1, dark, light).astype(np.float32),
-        (code_px, code_px),
-        interpolation=cv2.INTER_AREA,
-    )
-    screen_w = code_px + 2 * quiet
-    screen_h = int(screen_w * 1.4)
-    bezel = max(2, screen_w // 20)
-    phone = np.full((screen_h + 2 * bezel, screen_w + 2 * bezel), 25.0, np.float32)
-    phone[bezel : bezel + screen_h, bezel : bezel + screen_w] = light
-    y = bezel + (screen_h - code_px) // 2
-    phone[y : y + code_px, bezel + quiet : bezel + quiet + code_px] = code
-    return phone, np.ones_like(phone)
+    def _encode(self, raw: np.ndarray) -> np.ndarray:
+        """What goes down the cable: a JPEG (MJPG) or the gray (luminance) image."""
+        if self.mjpg:
+            return cs.mjpg(raw, self._quality)
+        return cv2.cvtColor(raw, cv2.COLOR_BGR2GRAY)
