@@ -44,7 +44,7 @@ from benchmarks.legacy_camera import DecodedColourSource, LegacyMotionGate  # no
 from drivers.camera import CameraReader  # noqa: E402  (the repo root is put on the path above)
 from drivers.decoder import BEFORE_ISSUE_12, ZxingDecoder  # noqa: E402
 from drivers.motion import MotionGate  # noqa: E402
-from kiosk.events import CodeRead, Event  # noqa: E402
+from kiosk.gate.inputs import CodeRead, Event  # noqa: E402
 from simulators.camera_feed import SimFrameSource  # noqa: E402
 from simulators.issuer import PassIssuer  # noqa: E402
 

@@ -32,7 +32,7 @@ from drivers.frames import FrameImages, MjpegFrame
 from drivers.motion import IdlePacer, MotionGate
 from drivers.sources import FrameSource, OpenCVSource, Picamera2Source, make_source
 from kiosk.errors import DeviceError, KioskError
-from kiosk.events import CodeRead, DeviceStatus, Emit
+from kiosk.gate.inputs import CodeRead, DeviceStatus, Emit
 from kiosk.liveness import Liveness
 from kiosk.reasons import Source
 from kiosk.throttle import LogThrottle
@@ -193,7 +193,7 @@ class CameraReader:
                     frame = source.read()
                     if frame is None:
                         raise DeviceError(f"camera {source.name}: no frame")
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any library error is the camera lost: retried
                     if opened:
                         self._close_source()
                         opened = False
@@ -215,7 +215,7 @@ class CameraReader:
                     self._stats.frames_captured += 1
                     if self._slot.put(frame, t):
                         self._stats.frames_stale += 1
-                except Exception as exc:  # a bug here must not end the camera
+                except Exception as exc:  # noqa: BLE001 - a bug here must not end the camera
                     self._log_throttled("capture", "handling a frame failed", exc)
         finally:
             if opened:
@@ -224,10 +224,11 @@ class CameraReader:
             self._liveness.forget(f"{self.name}-capture")
 
     def _went_away(self, exc: BaseException) -> None:
-        """Once per outage: one event, one warning (retries stay quiet)."""
+        """Once per outage: one event (the gate's journal says "camera lost"), one debug line;
+        retries stay quiet."""
         self._stats.connected = False
         detail = str(exc) if isinstance(exc, KioskError) else f"{type(exc).__name__}: {exc}"
-        log.warning(
+        log.debug(
             "%s unavailable: %s; retrying with back-off up to %.0f s",
             self.name,
             detail,
@@ -242,13 +243,13 @@ class CameraReader:
             log.info("%s: reading frames from %s", self.name, self._source.name)
             return
         self._stats.reconnects += 1
-        log.info("%s is back after %.1f s", self.name, outage_s)
+        log.debug("%s is back after %.1f s", self.name, outage_s)  # the journal says "back"
         self._send(DeviceStatus(self.name, True, "back"))
 
     def _close_source(self) -> None:
         try:
             self._source.close()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - closing a vanished device may fail; it is gone
             self._log_throttled("close", "closing the source failed", exc)
 
     # -- decode thread -------------------------------------------------------------------------
@@ -287,7 +288,7 @@ class CameraReader:
                 for data in codes:
                     stats.codes_read += 1
                     self._send(CodeRead(data, Source.CAMERA, t_read=t_read))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not end decoding
                 stats.frames_failed += 1
                 self._log_throttled("decode", "handling a frame failed", exc)
         self._liveness.forget(f"{self.name}-decode")
@@ -298,7 +299,7 @@ class CameraReader:
             return
         try:
             emit(event)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the reader must outlive a faulty consumer
             self._log_throttled("emit", "passing an event on failed", exc)
 
     def _log_throttled(self, key: str, what: str, exc: BaseException) -> None:

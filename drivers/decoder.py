@@ -300,9 +300,9 @@ _FOURCC_Y800 = 808466521
 
 
 def _c_pointer(data: bytes) -> Any:
-    from ctypes import c_void_p, cast
+    from ctypes import c_char_p, c_void_p, cast
 
-    return cast(data, c_void_p)
+    return cast(c_char_p(data), c_void_p)
 
 
 def _zbar_symbols(z: Any, image: Any) -> list[tuple[int, int, bytes]]:

@@ -59,8 +59,9 @@ class FrameSource(Protocol):
         """Connect to the device; raise `DeviceError` when it is not there."""
         ...
 
-    def read(self) -> np.ndarray | None:
-        """One frame (BGR or gray, uint8), blocking at most about one frame interval.
+    def read(self) -> np.ndarray | MjpegFrame | None:
+        """One frame (BGR or gray uint8, or an MJPG frame still compressed), blocking at most
+        about one frame interval.
 
         None or `DeviceError` when the device vanished.
         """
@@ -289,7 +290,8 @@ class Picamera2Source:
             # YUV420 comes as one plane of height * 3/2 rows: Y on top, then U and V.
             return np.ascontiguousarray(array[: self._height, : self._width])
         code = cv2.COLOR_BGRA2GRAY if array.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        return cv2.cvtColor(array, code)
+        gray: np.ndarray = cv2.cvtColor(array, code)
+        return gray
 
     def close(self) -> None:
         """Stop and release the camera."""

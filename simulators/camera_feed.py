@@ -331,7 +331,8 @@ class SimFrameSource:
         noise = self._noise[index]
         if rows is not None:
             noise = noise[rows[0] : rows[1]]
-        return np.clip(image * self._gains[index] + noise, 0, 255).astype(np.uint8)
+        frame: np.ndarray = np.clip(image * self._gains[index] + noise, 0, 255).astype(np.uint8)
+        return frame
 
     def _encode(self, raw: np.ndarray) -> np.ndarray:
         """What goes down the cable: a JPEG (MJPG) or the gray (luminance) image."""

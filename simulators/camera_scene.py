@@ -328,16 +328,17 @@ def _blur(layer: np.ndarray, cover: np.ndarray, look: Look) -> tuple[np.ndarray,
         kernel = np.zeros((length, length), np.float32)
         kernel[length // 2, :] = 1.0
         turn = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), look.motion_deg, 1.0)
-        kernel = cv2.warpAffine(kernel, turn, (length, length))
-        kernel /= kernel.sum()
-        layer = cv2.filter2D(layer, -1, kernel)
-        cover = cv2.filter2D(cover, -1, kernel)
+        streak = cv2.warpAffine(kernel, turn, (length, length)).astype(np.float32)
+        streak = streak / streak.sum()
+        layer = cv2.filter2D(layer, -1, streak)
+        cover = cv2.filter2D(cover, -1, streak)
     return layer, cover
 
 
 def composite(scene: np.ndarray, layer: np.ndarray, cover: np.ndarray) -> np.ndarray:
     """``layer`` (premultiplied by ``cover``) over ``scene``, both BGR float32."""
-    return scene * (1.0 - cover[:, :, None]) + layer
+    out: np.ndarray = scene * (1.0 - cover[:, :, None]) + layer
+    return out
 
 
 def flicker_gain(frame_no: int, fps: float, depth: float, phase: float = 0.0) -> float:

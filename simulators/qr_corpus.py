@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -80,7 +81,9 @@ class _Texts:
         return self._issuer.mint(person.sub, person.st, iat=iat, jti=jti)
 
 
-def _look(kind: str, rng: np.random.Generator, n: int, height: int) -> tuple[cs.Look, dict]:
+def _look(
+    kind: str, rng: np.random.Generator, n: int, height: int
+) -> tuple[cs.Look, dict[str, Any]]:
     """The phone's look and the exposure settings for one frame of ``kind``."""
     u = rng.uniform
     fill = u(0.25, 0.42)  # the code's side over the frame height: arm's length
@@ -143,6 +146,7 @@ def sample(
     )
     data = cs.mjpg(frame, exposure["quality"])
     gray = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    assert gray is not None  # our own JPEG
     return Sample(kind, size, index, gray, text.encode("ascii"), look.module_px)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from kiosk.clock import SystemClock
 from kiosk.core import EVENTS_DB
-from kiosk.events import Command
 from kiosk.fleet.reload import install_reload_handler
+from kiosk.gate.inputs import Command
 from kiosk.store import EventStore
 from mqtt_support import wait_until
 from support import write_config

@@ -17,7 +17,7 @@ import pytest
 
 from kiosk.clock import FakeClock, rfc3339_ms
 from kiosk.errors import KioskError
-from kiosk.events import Command
+from kiosk.gate.inputs import Command
 from kiosk.gate.view import GateView, LastDecision
 from kiosk.web.auth import FAILURES_ALLOWED, LOCK_BASE_S, Account, format_accounts, hash_password
 from kiosk.web.console import Console, register

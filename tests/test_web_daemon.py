@@ -10,7 +10,7 @@ import time
 
 from kiosk.config import load_config
 from kiosk.daemon import Daemon
-from kiosk.events import CodeRead
+from kiosk.gate.inputs import CodeRead
 from kiosk.reasons import Source
 from simulators.world import World
 from support import write_config

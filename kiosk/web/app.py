@@ -39,7 +39,7 @@ from kiosk.web.server import Request, Response, Routes, WebServer, is_loopback
 log = logging.getLogger(__name__)
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-Emit = Callable[[Any], None]  # the controller's emit (kiosk.events.Command and friends)
+Emit = Callable[[Any], None]  # the controller's emit (kiosk.gate.inputs.Command and friends)
 
 
 def screens_for(cfg: Config) -> Screens:

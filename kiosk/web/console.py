@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.clock import Clock, SystemClock
 from kiosk.errors import KioskError
-from kiosk.events import Command  # the one import of the controller's inputs (WEB.md)
+from kiosk.gate.inputs import Command  # the one import of the controller's inputs (WEB.md)
 from kiosk.gate.view import GateView
 from kiosk.web import sim_controls
 from kiosk.web.auth import (
