@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (first run) and run the whole test suite: lint, format check, tests.
+# Set up (first run) and run the whole test suite: lint, format check, types, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
