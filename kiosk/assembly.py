@@ -331,6 +331,7 @@ def build_kiosk(
         lookup_executor=lookup_executor,
         fire_input=_fire_input(cfg),
         version=__version__,
+        present=("relay", *(d.name for d in hardware.inputs if d.name in ("camera", "scanner"))),
     )
     state_pub: StatePublisher | None = None
     commands: CommandReceiver | None = None

@@ -54,3 +54,28 @@ def test_an_untrusted_clock_reaches_the_view(tmp_path):
         assert snap.health["clock"] == "down" and not snap.clock_trusted
     finally:
         kiosk.close()
+
+
+def test_fitted_devices_start_ok_and_what_is_not_fitted_is_off(tmp_path):
+    """mqtt.md health: `off` is "not configured"; a fitted camera or scanner is `ok` until
+    its driver says it is lost, and the relay is `ok` once built."""
+    from simulators.scanner_pty import PtyScanner
+
+    cfg = load_config(
+        write_config(
+            tmp_path, None, gpio={"pin_factory": "mock"}, scanner={"enabled": True, "url": "sim:"}
+        )
+    )
+    pty = PtyScanner(tmp_path)
+    far_ends = SimHardware(
+        pin_factory=SimPinFactory(),
+        serial_ports={"default": str(pty.path)},
+        clock_synchronised=lambda: True,
+    )
+    kiosk = build_kiosk(cfg, far_ends=far_ends)
+    try:
+        health = kiosk.view.snapshot().health
+        assert (health["relay"], health["scanner"], health["camera"]) == ("ok", "ok", "off")
+    finally:
+        kiosk.close()
+        pty.close()

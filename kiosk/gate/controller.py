@@ -12,6 +12,7 @@ gate does is published to a GateView (view.py) after every input and timer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -92,6 +93,7 @@ class GateController(GateLoop):
         lookup_executor: Executor | None = None,
         fire_input: str = "fire-alarm input",
         version: str = "",
+        present: Iterable[str] = (),
     ) -> None:
         super().__init__(clock=clock, heartbeat=heartbeat)
         self._checker = checker
@@ -141,6 +143,9 @@ class GateController(GateLoop):
             log_error=self._log_error,
         )
         self.view = self._out.view
+        # Built and configured devices count as working until they say otherwise (a driver
+        # that cannot open its device says so at once): "off" is for what is not fitted.
+        self._out.devices.update(dict.fromkeys(present, True))
         self._publish()  # the view shows the gate from the start (the state's first mode)
 
     # -- the loop's hooks -----------------------------------------------------------
