@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -11,11 +10,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kiosk.config import secrets
+from kiosk.config import web as web_section
 from kiosk.config.merge import Merged, merge_files
+from kiosk.config.problems import Problems, near
 from kiosk.config.schema import DAYS, REQUIRED, SECTIONS, TABLES, Key
 from kiosk.config.sections import Config, Section, build_config
-from kiosk.config.values import is_loopback, shown_value, url_host, used_pins
-from kiosk.errors import ConfigError, KioskError
+from kiosk.config.values import shown_value, url_host, used_pins
+from kiosk.errors import ConfigError
 from kiosk.fleet.broker import BrokerUrlError, parse_broker_url
 from kiosk.policy import (
     MINUTES_PER_DAY,
@@ -34,47 +36,17 @@ _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _TIME = re.compile(r"[0-9]{2}:[0-9]{2}")  # ASCII digits only: int() would take any script's
 
 
-# "[kiosk] id", "[[policy.hours]] #2 open", "[gpio] led_red (default 22)": section and key.
-_WHERE = re.compile(r"\[\[?([^\]]+)\]\]?(?: #\d+)?(?: ([A-Za-z0-9_]+))?")
-
-
-class _Problems:
-    """Every problem found, each line naming the file its key came from (kiosk.d merging)."""
-
-    def __init__(self, merged: Merged) -> None:
-        self.merged = merged
-        self.items: list[str] = []
-
-    def add(self, where: str, message: str) -> None:
-        self.items.append(f"{self.file_of(where)}: {where}: {message}")
-
-    def file_of(self, where: str) -> Path:
-        """The file that set the key ``where`` names (the base file if none did)."""
-        m = _WHERE.match(where)
-        if m is None:
-            return self.merged.files[0]
-        if m.group(2) and "." not in m.group(1):
-            # A key set in no file (required, or a default in a clash) belongs in the base.
-            found = self.merged.sources.get((m.group(1), m.group(2)))
-            return found or self.merged.files[0]
-        return self.merged.file_of(tuple(m.group(1).split(".")))
-
-    def base(self, where: str) -> Path:
-        """The folder a relative path in ``where`` is resolved against: its file's."""
-        return self.file_of(where).resolve().parent
-
-
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate ``path`` merged with the ``kiosk.d/*.toml`` beside it
     (kiosk/config/merge.py); raise ConfigError listing every problem, each naming its file."""
     path = Path(path)
     merged = merge_files(path)
     raw = merged.data
-    problems = _Problems(merged)
+    problems = Problems(merged)
     sections: dict[str, dict[str, Any]] = {}
     for name in raw:
         if name not in SECTIONS:
-            problems.add(f"[{name}]", "unknown section" + _near(name, SECTIONS))
+            problems.add(f"[{name}]", "unknown section" + near(name, SECTIONS))
     for name, keys in SECTIONS.items():
         table = raw.get(name, {})
         if not isinstance(table, dict):
@@ -84,13 +56,15 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         sections[name] = _section(table, keys, f"[{name}]", problems, extra)
     gpio_given = raw.get("gpio")
     _cross_checks(sections, problems, set(gpio_given) if isinstance(gpio_given, dict) else set())
-    _homeassistant(sections, problems)
-    secret = _venue_secret(sections["kiosk"], problems)
-    token = _token(sections["status"], problems)
-    mqtt_password = _mqtt_password(sections["mqtt"], problems)
-    metrics_token = _metrics_token(sections["web"], problems)
+    web_section.homeassistant(sections, problems)
+    secret = secrets.venue_secret(sections["kiosk"], problems)
+    token = secrets.token(sections["status"], problems)
+    mqtt_password = secrets.mqtt_password(sections["mqtt"], problems)
+    metrics_token = web_section.metrics_token(sections["web"], problems)
     web_raw = raw.get("web")
-    messages = _messages(web_raw.get("messages") if isinstance(web_raw, dict) else None, problems)
+    messages = web_section.messages(
+        web_raw.get("messages") if isinstance(web_raw, dict) else None, problems
+    )
     policy = _policy(raw.get("policy", {}), sections["policy"], problems)
     if problems.items:
         raise ConfigError(problems.items)
@@ -124,22 +98,17 @@ def _sources(merged: Merged) -> dict[str, str]:
     return out
 
 
-def _near(name: str, known: Any) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _section(
     table: dict[str, Any],
     keys: dict[str, Key],
     where: str,
-    problems: _Problems,
+    problems: Problems,
     extra: set[str],
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key in table:
         if key not in keys and key not in extra:
-            problems.add(f"{where} {key}", "unknown key" + _near(key, keys))
+            problems.add(f"{where} {key}", "unknown key" + near(key, keys))
     for key, spec in keys.items():
         if key not in table:
             if spec.default is REQUIRED:
@@ -154,7 +123,7 @@ def _section(
     return values
 
 
-def _path(value: str, spec: Key, base: Path, where: str, problems: _Problems) -> str | None:
+def _path(value: str, spec: Key, base: Path, where: str, problems: Problems) -> str | None:
     try:
         resolved = str((base / os.path.expanduser(value)).resolve())
     except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop
@@ -169,7 +138,7 @@ def _path(value: str, spec: Key, base: Path, where: str, problems: _Problems) ->
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
-def _value(value: Any, spec: Key, where: str, problems: _Problems) -> Any:
+def _value(value: Any, spec: Key, where: str, problems: Problems) -> Any:
     if spec.kind is list:
         if not isinstance(value, list):
             problems.add(where, f"expected a list, got {value!r}")
@@ -182,7 +151,7 @@ def _value(value: Any, spec: Key, where: str, problems: _Problems) -> Any:
     return _scalar(value, spec, spec.kind, where, problems)
 
 
-def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) -> Any:
+def _scalar(value: Any, spec: Key, kind: type, where: str, problems: Problems) -> Any:
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         ok = True  # converted below, after the range check (a huge int overflows a float)
@@ -199,7 +168,7 @@ def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) 
         return None
     if spec.choices is not None and value not in spec.choices:
         choices = ", ".join(repr(c) for c in spec.choices)
-        hint = _near(value, [str(c) for c in spec.choices]) if isinstance(value, str) else ""
+        hint = near(value, [str(c) for c in spec.choices]) if isinstance(value, str) else ""
         problems.add(where, f"{shown} is not one of {choices}{hint}")
         return None
     if spec.min is not None and value < spec.min:
@@ -211,7 +180,7 @@ def _scalar(value: Any, spec: Key, kind: type, where: str, problems: _Problems) 
     return float(value) if kind is float else value
 
 
-def _cross_checks(s: dict[str, dict[str, Any]], problems: _Problems, gpio_given: set[str]) -> None:
+def _cross_checks(s: dict[str, dict[str, Any]], problems: Problems, gpio_given: set[str]) -> None:
     kiosk, status = s["kiosk"], s["status"]
     if kiosk["id"] is None:
         _id_from_host_name(kiosk, problems)
@@ -256,116 +225,10 @@ def _cross_checks(s: dict[str, dict[str, Any]], problems: _Problems, gpio_given:
     if bool(status["client_cert"]) != bool(status["client_key"]) and status["client_key"]:
         problems.add("[status] client_cert", "is required when client_key is set")
     _pin_conflicts(s["gpio"], gpio_given, problems)
-    _web_checks(s["web"], kiosk["state_dir"], problems)
+    web_section.web_checks(s["web"], kiosk["state_dir"], problems)
 
 
-_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
-ACCOUNTS_FILE = "console.accounts"
-MAX_LINE_CHARS = 200
-
-
-def _web_checks(web: dict[str, Any], state_dir: str, problems: _Problems) -> None:
-    """The listen address, TLS or the explicit opt-in beyond loopback, the languages."""
-    if web["accounts_file"] is None:
-        web["accounts_file"] = str(Path(state_dir) / ACCOUNTS_FILE)
-    listen = web["listen"]
-    if isinstance(listen, str):
-        match = _LISTEN.fullmatch(listen)
-        if match is None or int(match.group(2)) > 65535:
-            problems.add(
-                "[web] listen",
-                f"{shown_value(listen)} must be HOST:PORT, e.g. '127.0.0.1:8088' or '[::1]:8088'",
-            )
-        else:
-            host = match.group(1).strip("[]")
-            tls = bool(web["tls_cert"] and web["tls_key"])
-            if not is_loopback(host) and not tls and not web["allow_plain_remote"]:
-                problems.add(
-                    "[web] listen",
-                    f"{shown_value(listen)} is not loopback: give tls_cert and tls_key, or set "
-                    "allow_plain_remote = true for a closed kiosk network",
-                )
-    if bool(web["tls_cert"]) != bool(web["tls_key"]):
-        missing = "tls_key" if web["tls_cert"] else "tls_cert"
-        problems.add(f"[web] {missing}", "is required when the other of tls_cert/tls_key is set")
-    langs = web["languages"]
-    if langs == []:
-        problems.add("[web] languages", "name at least one language")
-    elif langs and len(set(langs)) != len(langs):
-        problems.add("[web] languages", "names a language twice")
-
-
-def _metrics_token(web: dict[str, Any], problems: _Problems) -> str | None:
-    if web["metrics_token"] and web["metrics_token_file"]:
-        problems.add("[web] metrics_token", "give metrics_token or metrics_token_file, not both")
-    if web["metrics_token_file"]:
-        return _read_secret(web["metrics_token_file"], "[web] metrics_token_file", problems)
-    token: str | None = web["metrics_token"]
-    return token
-
-
-def _messages(raw: Any, problems: _Problems) -> dict[str, dict[str, str]]:
-    """``[web.messages.LANG] key = "line"``: a venue's own display lines, checked against the
-    installed glossary so a misspelt key or language is named like any other."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        problems.add("[web] messages", "must be a table of languages ([web.messages.en])")
-        return {}
-    from kiosk.config.schema import LANGUAGES
-    from kiosk.report.glossary import glossary
-
-    try:
-        known = glossary().keys()
-    except KioskError as exc:  # the installed glossary itself is broken: say so once
-        problems.add("[web.messages]", str(exc))
-        return {}
-    out: dict[str, dict[str, str]] = {}
-    for lang, lines in raw.items():
-        where = f"[web.messages.{lang}]"
-        if lang not in LANGUAGES:
-            known_langs = ", ".join(repr(x) for x in LANGUAGES)
-            problems.add(where, f"unknown language; the display speaks {known_langs}")
-            continue
-        if not isinstance(lines, dict):
-            problems.add(where, 'must be a table of lines (key = "line")')
-            continue
-        for key, line in lines.items():
-            if key not in known:
-                problems.add(f"{where} {key}", "unknown message" + _near(key, known))
-            elif not isinstance(line, str) or not line.strip():
-                problems.add(f"{where} {key}", f"expected a line of text, got {shown_value(line)}")
-            elif "\x00" in line or len(line) > MAX_LINE_CHARS:
-                problems.add(f"{where} {key}", f"must be 1 to {MAX_LINE_CHARS} characters, no NUL")
-            elif key == "opens_at" and not _one_time_placeholder(line):
-                problems.add(f"{where} {key}", "must hold {time} once and no other braces")
-            else:
-                out.setdefault(lang, {})[key] = line
-    return out
-
-
-def _one_time_placeholder(line: str) -> bool:
-    """A template holds ``{time}`` once and no other brace (``str.format`` would fail)."""
-    rest = line.replace("{time}", "", 1)
-    return "{time}" in line and "{" not in rest and "}" not in rest
-
-
-def _homeassistant(s: dict[str, dict[str, Any]], problems: _Problems) -> None:
-    """The discovery prefix is where Home Assistant listens: topic levels, no wildcards."""
-    prefix = s["homeassistant"]["prefix"]
-    if isinstance(prefix, str) and (
-        not prefix or "" in prefix.split("/") or {"+", "#"} & set(prefix)
-    ):
-        problems.add(
-            "[homeassistant] prefix",
-            f"{shown_value(prefix)} must be topic levels like 'homeassistant': not empty, no "
-            "empty level (no leading, trailing or double '/'), no MQTT wildcard '+' or '#'",
-        )
-    if s["homeassistant"]["enabled"] and not s["mqtt"]["enabled"]:
-        problems.add("[homeassistant] enabled", "needs [mqtt] enabled = true (it publishes there)")
-
-
-def _id_from_host_name(kiosk: dict[str, Any], problems: _Problems) -> None:
+def _id_from_host_name(kiosk: dict[str, Any], problems: Problems) -> None:
     """``[kiosk] id`` left out: the host name is the id (40 gates, one shared file), if it is
     one; a host name that cannot be a topic level is a problem naming [kiosk] id."""
     host = socket.gethostname()
@@ -379,7 +242,7 @@ def _id_from_host_name(kiosk: dict[str, Any], problems: _Problems) -> None:
     kiosk["id"] = host
 
 
-def _pin_conflicts(gpio: dict[str, Any], given: set[str], problems: _Problems) -> None:
+def _pin_conflicts(gpio: dict[str, Any], given: set[str], problems: Problems) -> None:
     """Two functions on one pin; a pin left at its default is the one named, as a default,
     since the technician set the other one on purpose and may not know the default."""
     pins: dict[int, str] = {}
@@ -398,54 +261,7 @@ def _pin_conflicts(gpio: dict[str, Any], given: set[str], problems: _Problems) -
         pins[pin] = key
 
 
-def _venue_secret(kiosk: dict[str, Any], problems: _Problems) -> str:
-    if kiosk["venue_secret"] and kiosk["venue_secret_file"]:
-        problems.add("[kiosk] venue_secret", "give venue_secret or venue_secret_file, not both")
-    secret: str | None = kiosk["venue_secret"]
-    if kiosk["venue_secret_file"]:
-        secret = _read_secret(kiosk["venue_secret_file"], "[kiosk] venue_secret_file", problems)
-    if not secret:
-        if not kiosk["venue_secret_file"]:
-            problems.add("[kiosk] venue_secret", "is required (or venue_secret_file)")
-        return ""
-    if len(secret.encode()) < 16:
-        problems.add("[kiosk] venue_secret", "must be at least 16 characters")
-    return secret
-
-
-def _token(status: dict[str, Any], problems: _Problems) -> str | None:
-    if status["token"] and status["token_file"]:
-        problems.add("[status] token", "give token or token_file, not both")
-    if status["token_file"]:
-        return _read_secret(status["token_file"], "[status] token_file", problems)
-    token: str | None = status["token"]
-    return token
-
-
-def _mqtt_password(mqtt: dict[str, Any], problems: _Problems) -> str | None:
-    if mqtt["password"] and mqtt["password_file"]:
-        problems.add("[mqtt] password", "give password or password_file, not both")
-    if mqtt["password_file"]:
-        return _read_secret(mqtt["password_file"], "[mqtt] password_file", problems)
-    password: str | None = mqtt["password"]
-    return password
-
-
-def _read_secret(path: str, where: str, problems: _Problems) -> str | None:
-    try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        problems.add(where, f"cannot read {path}: {exc.strerror or exc}")
-        return None
-    except UnicodeDecodeError as exc:
-        problems.add(where, f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}")
-        return None
-    if not text:
-        problems.add(where, f"{path} is empty")
-    return text or None
-
-
-def _minutes(text: Any, where: str, problems: _Problems) -> int | None:
+def _minutes(text: Any, where: str, problems: Problems) -> int | None:
     """'HH:MM' (24:00 allowed as the end of the day) to minutes; None already reported."""
     if text is None:
         return None
@@ -458,7 +274,7 @@ def _minutes(text: Any, where: str, problems: _Problems) -> int | None:
 
 
 def _window(
-    item: dict[str, Any], start: str, end: str, where: str, problems: _Problems
+    item: dict[str, Any], start: str, end: str, where: str, problems: Problems
 ) -> Window | None:
     a = _minutes(item[start], f"{where} {start}", problems)
     b = _minutes(item[end], f"{where} {end}", problems)
@@ -474,7 +290,7 @@ def _window(
     return Window(days, a, b)
 
 
-def _policy(raw: Any, p: dict[str, Any], problems: _Problems) -> VenuePolicy | None:
+def _policy(raw: Any, p: dict[str, Any], problems: Problems) -> VenuePolicy | None:
     try:
         if p["timezone"] is not None:  # a wrong type is reported already
             ZoneInfo(p["timezone"])

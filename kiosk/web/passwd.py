@@ -18,8 +18,8 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
+from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.web.auth import (
     ROLES,
@@ -32,7 +32,6 @@ from kiosk.web.auth import (
     parse_accounts,
 )
 
-ACCOUNTS_FILE = "console.accounts"
 FILE_MODE = 0o640
 EX_USAGE = 2
 
@@ -50,14 +49,10 @@ def add_arguments(p: argparse.ArgumentParser, *, default_config: str) -> None:
     p.set_defaults(func=cmd_passwd)
 
 
-def accounts_file_of(cfg: Any) -> Path:
+def accounts_file_of(cfg: Config) -> Path:
     """The accounts file a configuration names: ``[web] accounts_file`` (the loader fills in
-    ``state_dir/console.accounts`` when it is not given)."""
-    web = getattr(cfg, "web", None)
-    named = getattr(web, "accounts_file", None) if web is not None else None
-    if named:
-        return Path(named)
-    return Path(cfg.state_dir) / ACCOUNTS_FILE
+    ``state_dir/console.accounts``, kiosk/config/web.py, when it is not given)."""
+    return Path(cfg.web.accounts_file)
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:
