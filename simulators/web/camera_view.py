@@ -1,0 +1,129 @@
+"""The simulated camera's view for the console: the last frame the kiosk's camera driver
+read, with the QR code found in it outlined.
+
+`FrameTap` stands between the simulated camera and the kiosk's capture driver (it is the
+driver's frame source, so the driver runs unchanged) and keeps a reference to the newest
+frame it handed over. `render_png` draws that frame as PNG, with the code outlined where
+zxing-cpp (the kiosk's decoder library) finds it in that very frame. The capture driver
+exposes neither its last frame nor the decoder's position, so the tap sees what the driver
+was given, and the outline is found again on request rather than taken from the decode.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+_OUTLINE = (40, 200, 40)  # BGR: green
+_THICKNESS = 3
+_EMPTY = (480, 640)
+
+
+class FrameSource(Protocol):
+    """The capture driver's frame source (drivers/camera.py ``FrameSource``)."""
+
+    name: str
+
+    def open(self) -> None: ...
+    def read(self) -> np.ndarray | None: ...
+    def close(self) -> None: ...
+
+
+class FrameTap:
+    """A frame source that passes ``source`` through and remembers the newest frame."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self._source = source
+        self.name = source.name
+        self._lock = threading.Lock()
+        self._last: np.ndarray | None = None
+        self._at = 0.0
+
+    def open(self) -> None:
+        """Connect to the camera (its errors pass through unchanged)."""
+        self._source.open()
+
+    def read(self) -> np.ndarray | None:
+        """The camera's next frame, remembered for the view before it goes to the driver."""
+        frame = self._source.read()
+        if frame is not None:
+            with self._lock:
+                # A reference, not a copy: the source never writes into a frame it handed
+                # over (FrameSource's contract), and a copy at 30 fps costs the Pi's cores.
+                self._last, self._at = frame, time.monotonic()
+        return frame
+
+    def close(self) -> None:
+        """Disconnect (the last frame stays for the view)."""
+        self._source.close()
+
+    def last(self) -> tuple[np.ndarray | None, float | None]:
+        """The newest frame and its age in seconds (None, None before the first)."""
+        with self._lock:
+            if self._last is None:
+                return None, None
+            return self._last, time.monotonic() - self._at
+
+    def __getattr__(self, name: str) -> Any:
+        # The simulator's own controls (show, vanish, ...) stay reachable through the tap.
+        return getattr(self._source, name)
+
+
+def as_image(frame: np.ndarray) -> np.ndarray:
+    """A frame as a BGR image: a raw MJPG buffer (1-D JPEG bytes) is decoded, gray widened."""
+    if frame.ndim == 1 or (frame.ndim == 2 and frame.shape[0] == 1 and frame.dtype == np.uint8):
+        decoded = cv2.imdecode(frame.reshape(-1), cv2.IMREAD_COLOR)
+        if decoded is None:
+            raise ValueError("the camera's frame is not a JPEG image")
+        return decoded
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    return frame.copy()
+
+
+def find_codes(image: np.ndarray) -> list[np.ndarray]:
+    """The corners (4x2 int32, clockwise from top left) of every QR code in ``image``."""
+    import zxingcpp
+
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    found = zxingcpp.read_barcodes(
+        gray, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=True, try_rotate=False
+    )
+    corners = []
+    for barcode in found:
+        pos = barcode.position
+        points = (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)
+        corners.append(np.array([[p.x, p.y] for p in points], dtype=np.int32))
+    return corners
+
+
+def render_png(frame: np.ndarray | None, *, age_s: float | None = None) -> tuple[bytes, int]:
+    """(PNG bytes, number of codes outlined) for ``frame``; a grey card saying "no frame"
+    before the camera delivered one. The code's text is never written on the image."""
+    if frame is None:
+        image = np.full((*_EMPTY, 3), 90, dtype=np.uint8)
+        _caption(image, "no frame from the camera yet")
+        return _png(image), 0
+    image = as_image(frame)
+    codes = find_codes(image)
+    for corners in codes:
+        cv2.polylines(image, [corners], True, _OUTLINE, _THICKNESS)
+    found = f"{len(codes)} code{'s' if len(codes) != 1 else ''} found"
+    _caption(image, found + (f", frame {age_s:.1f} s old" if age_s is not None else ""))
+    return _png(image), len(codes)
+
+
+def _caption(image: np.ndarray, text: str) -> None:
+    cv2.rectangle(image, (0, 0), (image.shape[1], 28), (0, 0, 0), -1)
+    cv2.putText(image, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError("could not encode the camera view as PNG")
+    return bytes(data.tobytes())
