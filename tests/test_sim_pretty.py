@@ -53,7 +53,8 @@ def test_admit_names_the_status_and_colour_is_optional() -> None:
 
 
 def test_an_unknown_reason_shows_as_itself() -> None:
-    assert "reason_from_the_future" in decision_line(dict(DECISION, reason="reason_from_the_future"))
+    future = dict(DECISION, reason="reason_from_the_future")
+    assert "reason_from_the_future" in decision_line(future)
 
 
 def test_mode_changes_get_a_line_other_records_none() -> None:

@@ -99,8 +99,9 @@ def act(rig: dict[str, Any], **body: object) -> dict[str, Any]:
 
 def test_the_controls_need_the_operator_check(rig: dict[str, Any], world: World) -> None:
     before = world.turnstile.count("fire_open")
-    assert call(rig, "/api/sim/world", {"action": "fire_alarm", "state": "open"}, session=VIEWER)[0] == 403
-    assert call(rig, "/api/sim/world", {"action": "fire_alarm", "state": "open"}, csrf="x")[0] == 403
+    alarm = {"action": "fire_alarm", "state": "open"}
+    assert call(rig, "/api/sim/world", alarm, session=VIEWER)[0] == 403
+    assert call(rig, "/api/sim/world", alarm, csrf="x")[0] == 403
     assert call(rig, "/api/sim/camera.png", session="nobody")[0] == 401
     assert world.turnstile.count("fire_open") == before  # refused: nothing happened
 

@@ -107,9 +107,7 @@ class WorldControls:
                 self.world.scanner.scan(text)
             else:
                 self.world.camera.show(text, SHOW_S)
-        threading.Thread(
-            target=self._after, args=(since,), name="sim-person", daemon=True
-        ).start()
+        threading.Thread(target=self._after, args=(since,), name="sim-person", daemon=True).start()
         what = {"pass": "pass", "bare_iin": "bare IIN", "passport_pass": "passport pass"}[kind]
         to = "the camera" if source == "camera" else "the scanner"
         return f"{status} {what} of {mask_subject(person.sub)} shown to {to}"
@@ -181,7 +179,9 @@ class WorldControls:
         return "fire alarm contact open (alarm)" if state == "open" else "fire alarm contact closed"
 
 
-def _choice(body: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str | None) -> str:
+def _choice(
+    body: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str | None
+) -> str:
     value = body.get(key, default)
     if value not in choices:
         raise ControlError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
