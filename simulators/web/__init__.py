@@ -1,5 +1,6 @@
-"""The simulated world's face on the kiosk's web server: its controls and its camera view."""
+"""The simulated world's face on the kiosk's web server: the console's simulated world
+(controls and camera view) and the `kiosk sim --web` bring-up."""
 
-from simulators.web.routes import register_sim_routes
+from simulators.web.controls import WorldControls
 
-__all__ = ["register_sim_routes"]
+__all__ = ["WorldControls"]

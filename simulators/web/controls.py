@@ -1,12 +1,21 @@
-"""The simulated world's controls, as the console drives them (POST /api/sim/world).
+"""The simulated world as the console drives it (POST /api/sim/world, GET /api/sim/camera.png).
 
 Every action acts at the world's boundary, as the scenario director does: a code shown to
 the simulated camera or typed into the simulated scanner, a camera or scanner unplugged, the
 status service's faults, the fire panel's contact, a person jumping the turnstile or walking
 out. The kiosk learns of them as it would at a real entrance; nothing here reaches into it.
 
-`WorldControls.act` takes the request's JSON object and returns a short JSON answer, or
-raises `ControlError` with a sentence saying what is wrong (the route answers 400 with it).
+`WorldControls` is the console's ``SimWorld`` (kiosk/web/sim_controls.py): the console owns
+the routes and their checks (session, CSRF, operator role) and hands each checked action to
+``act``, which answers (ok, error) with a sentence saying what is wrong; ``camera_png`` is
+the camera's view (simulators/web/camera_view.py). The actions (the console's shapes):
+
+- ``{"action": "present", "kind": "pass|iin|passport", "status": "green|blue|yellow|red"}``,
+  and ``"source": "camera|scanner"`` (default camera): a code shown or scanned;
+- ``{"action": "camera" | "scanner", "plugged": bool}``;
+- ``{"action": "status_service", "mode": "up|down|slow"}`` (slow: ``latency_ms``, 2000);
+- ``{"action": "fire_alarm", "open": bool}`` (the panel's contact opens on alarm);
+- ``{"action": "forced_passage"}``, ``{"action": "leave"}`` (someone walks out).
 """
 
 from __future__ import annotations
@@ -23,12 +32,21 @@ from kiosk.errors import KioskError
 from simulators.cli import mask_subject
 from simulators.issuer import PassIssuer
 from simulators.population import STATUSES, Person
+from simulators.web.camera_view import FrameTap, render_png
 
 log = logging.getLogger(__name__)
 
-KINDS = ("pass", "bare_iin", "passport_pass")
+KINDS = ("pass", "iin", "passport")
 SOURCES = ("camera", "scanner")
-ACTIONS = ("present", "camera", "scanner", "service", "fire_alarm", "forced_passage", "exit")
+ACTIONS = (
+    "present",
+    "camera",
+    "scanner",
+    "status_service",
+    "fire_alarm",
+    "forced_passage",
+    "leave",
+)
 SHOW_S = 4.0  # how long a phone is held up to the camera
 WALK_AFTER_S = 1.0  # an admitted person walks through this long after the turnstile frees
 DECISION_WAIT_S = 15.0
@@ -48,37 +66,59 @@ class Decisions(Protocol):
 
 
 class WorldControls:
-    """Applies console actions to a running `simulators.world.World`."""
+    """Applies console actions to a running `simulators.world.World`; ``tap`` is the
+    camera's frame tap (None: no camera view)."""
 
     def __init__(
         self,
         world: Any,
         *,
         watch: Decisions,
+        tap: FrameTap | None = None,
         clock: Clock | None = None,
         issuer: PassIssuer | None = None,
         seed: int = 0,
     ) -> None:
         self.world = world
         self.watch = watch
+        self.tap = tap
         self.clock = clock or SystemClock()
         self.issuer = issuer or PassIssuer.load()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()  # one presentation at a time, like one person at a time
 
-    def act(self, body: Mapping[str, Any], *, by: str = "console") -> dict[str, Any]:
-        """Do what ``body`` says; the answer's ``said`` is a plain line (holder masked)."""
+    def act(self, action: Mapping[str, Any]) -> tuple[bool, str | None]:
+        """Do one action; (True, None) once done, (False, why) when it cannot be done."""
+        try:
+            said = self.do(action)
+        except ControlError as exc:
+            return False, str(exc)
+        log.info("sim world: %s", said)
+        return True, None
+
+    def do(self, body: Mapping[str, Any]) -> str:
+        """Do what ``body`` says and say what happened in a plain line (holder masked);
+        `ControlError` saying why when it cannot be done."""
         action = body.get("action")
         if action not in ACTIONS:
             raise ControlError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
         try:
-            said = getattr(self, f"_{action}")(body)
+            said: str = getattr(self, f"_{action}")(body)
         except ControlError:
             raise
         except (ValueError, KioskError) as exc:  # a part this world lacks; a scanner unplugged
             raise ControlError(str(exc)) from exc
-        log.info("sim world: %s (by %s)", said, by)
-        return {"ok": True, "action": action, "said": said}
+        return said
+
+    def camera_png(self) -> bytes | None:
+        """The camera's view as PNG: the last frame the capture driver read, the code found
+        in it outlined; None before the first frame (or without a tap)."""
+        if self.tap is None:
+            return None
+        frame, age = self.tap.last()
+        if frame is None:
+            return None
+        return render_png(frame, age_s=age)[0]
 
     # -- people -------------------------------------------------------------------------
 
@@ -86,11 +126,9 @@ class WorldControls:
         kind = _choice(body, "kind", KINDS, "pass")
         status = _choice(body, "status", STATUSES, "green")
         source = _choice(body, "source", SOURCES, "camera")
-        walk = body.get("walk", True)
-        if not isinstance(walk, bool):
-            raise ControlError("walk must be true or false")
+        walk = _flag(body, "walk", True)
         person = self._person(kind, status)
-        if kind == "bare_iin":
+        if kind == "iin":
             assert person.iin is not None
             text = person.iin
         else:
@@ -108,15 +146,15 @@ class WorldControls:
             else:
                 self.world.camera.show(text, SHOW_S)
         threading.Thread(target=self._after, args=(since,), name="sim-person", daemon=True).start()
-        what = {"pass": "pass", "bare_iin": "bare IIN", "passport_pass": "passport pass"}[kind]
+        what = {"pass": "pass", "iin": "bare IIN", "passport": "passport pass"}[kind]
         to = "the camera" if source == "camera" else "the scanner"
         return f"{status} {what} of {mask_subject(person.sub)} shown to {to}"
 
     def _person(self, kind: str, status: str) -> Person:
         people: list[Person] = self.world.population.with_status(status)
-        if kind == "passport_pass":
+        if kind == "passport":
             people = [p for p in people if p.sub.startswith("passport:")]
-        elif kind == "bare_iin":
+        elif kind == "iin":
             people = [p for p in people if p.iin is not None]
         if not people:
             raise ControlError(f"nobody in the test population fits: {kind}, {status}")
@@ -135,28 +173,28 @@ class WorldControls:
         self.world.turnstile.force_passage()
         return "someone jumped the turnstile"
 
-    def _exit(self, body: Mapping[str, Any]) -> str:
+    def _leave(self, body: Mapping[str, Any]) -> str:
         self.world.turnstile.exit_passage()
         return "someone walked out through the exit"
 
     # -- devices, services, the building ---------------------------------------------------
 
     def _camera(self, body: Mapping[str, Any]) -> str:
-        if _choice(body, "state", ("unplug", "replug"), None) == "unplug":
+        if not _flag(body, "plugged"):
             self.world.camera.vanish()
             return "camera unplugged"
         self.world.camera.reappear()
         return "camera plugged back in"
 
     def _scanner(self, body: Mapping[str, Any]) -> str:
-        if _choice(body, "state", ("unplug", "replug"), None) == "unplug":
+        if not _flag(body, "plugged"):
             self.world.scanner.unplug()
             return "scanner unplugged"
         self.world.scanner.replug()
         return "scanner plugged back in"
 
-    def _service(self, body: Mapping[str, Any]) -> str:
-        state = _choice(body, "state", ("up", "down", "slow"), None)
+    def _status_service(self, body: Mapping[str, Any]) -> str:
+        state = _choice(body, "mode", ("up", "down", "slow"), None)
         faults = self.world.service.faults
         if state == "slow":
             latency = body.get("latency_ms", DEFAULT_SLOW_MS)
@@ -174,9 +212,9 @@ class WorldControls:
         return "status service up"
 
     def _fire_alarm(self, body: Mapping[str, Any]) -> str:
-        state = _choice(body, "state", ("open", "closed"), None)
-        self.world.turnstile.fire_alarm(state == "open")
-        return "fire alarm contact open (alarm)" if state == "open" else "fire alarm contact closed"
+        is_open = _flag(body, "open")
+        self.world.turnstile.fire_alarm(is_open)
+        return "fire alarm contact open (alarm)" if is_open else "fire alarm contact closed"
 
 
 def _choice(
@@ -186,4 +224,11 @@ def _choice(
     if value not in choices:
         raise ControlError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
     assert isinstance(value, str)
+    return value
+
+
+def _flag(body: Mapping[str, Any], key: str, default: bool | None = None) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise ControlError(f"{key} must be true or false, got {value!r}")
     return value
