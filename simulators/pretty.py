@@ -19,7 +19,12 @@ _WORDS = {"admit": "ADMIT", "deny": "DENY", "refer": "REFER"}
 # ANSI colours for a terminal: never the only sign (the word says it too).
 _COLOURS = {"admit": "\033[32m", "deny": "\033[31m", "refer": "\033[33m", "mode": "\033[36m"}
 _RESET = "\033[0m"
-_WIDTH = 6  # the longest word, so the columns line up
+_WIDTH = 6
+# How the status was known, when not from the status service just now (kiosk/reasons.py Via).
+_VIA = {
+    "cache": "status from cache",
+    "pass": "status from the pass (offline)",
+}  # the longest word, so the columns line up
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,9 @@ def decision_line(
     latency = event.get("latency_ms")
     if isinstance(latency, int | float):
         parts.append(f"{latency:.1f} ms")
-    if event.get("via") == "offline":
-        parts.append("offline")
+    via = event.get("via")
+    if via in _VIA:
+        parts.append(_VIA[via])
     if gate is not None:
         parts.append(f"relay {gate.turnstile}, light {gate.light}")
         if gate.occupancy is not None:

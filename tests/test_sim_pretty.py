@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import timedelta, timezone
 
 from simulators.pretty import GateLook, decision_line, event_line, local_time
+from support import REPO
 
 ALMATY = timezone(timedelta(hours=5))
 DECISION = {
@@ -38,10 +42,17 @@ def test_the_line_never_carries_the_pseudonym() -> None:
     assert DECISION["subject"] not in decision_line(DECISION)
 
 
-def test_see_staff_reasons_say_so_and_offline_is_named() -> None:
-    event = dict(DECISION, decision="refer", reason="backend_unavailable", via="offline")
+def test_see_staff_reasons_say_so() -> None:
+    event = dict(DECISION, decision="refer", reason="backend_unavailable", via="none")
     line = decision_line(event, tz=ALMATY)
-    assert "REFER" in line and "Service unavailable (see staff)" in line and "offline" in line
+    assert "REFER" in line and "Service unavailable (see staff)" in line
+
+
+def test_a_status_not_from_the_service_says_where_from() -> None:
+    offline = dict(DECISION, decision="admit", reason="admitted", st="green", via="pass")
+    assert "status from the pass (offline)" in decision_line(offline)
+    assert "from cache" in decision_line(dict(offline, via="cache"))
+    assert "from" not in decision_line(DECISION)  # online: the usual case, not said
 
 
 def test_admit_names_the_status_and_colour_is_optional() -> None:
@@ -68,3 +79,34 @@ def test_mode_changes_get_a_line_other_records_none() -> None:
 
 def test_a_bad_timestamp_is_shown_as_it_came() -> None:
     assert local_time("yesterday") == "yesterday"
+
+
+def _sim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "sim", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_kiosk_sim_pretty_prints_a_line_per_decision_with_the_step_note() -> None:
+    scenario = REPO / "simulators" / "scenarios" / "fault-drill.toml"
+    out = _sim("--scenario", str(scenario), "--count", "2", "--pretty")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2  # two decisions; the start's mode record changes no mode
+    assert "ADMIT" in lines[0] and "Entry allowed" in lines[0] and "a normal morning" in lines[0]
+    assert "DENY" in lines[1] and "Your status does not allow entry" in lines[1]
+
+
+def test_kiosk_sim_writes_json_when_not_on_a_terminal() -> None:
+    out = _sim("--count", "1", "--rate", "0")
+    assert out.returncode == 0, out.stderr
+    assert all(json.loads(line)["type"] for line in out.stdout.splitlines())
+
+
+def test_a_bad_web_address_is_a_usage_error() -> None:
+    out = _sim("--web", "localhost", "--count", "0")
+    assert out.returncode == 2 and "HOST:PORT" in out.stderr
+    assert _sim("--pretty", "--json").returncode == 2  # one or the other
