@@ -90,9 +90,8 @@ def find_codes(image: np.ndarray) -> list[np.ndarray]:
     import zxingcpp
 
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    found = zxingcpp.read_barcodes(
-        gray, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=True, try_rotate=False
-    )
+    qr: Any = zxingcpp.BarcodeFormat.QRCode  # the QR family: enough to outline what is there
+    found = zxingcpp.read_barcodes(gray, formats=qr, try_invert=True)
     corners = []
     for barcode in found:
         pos = barcode.position
