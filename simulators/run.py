@@ -107,6 +107,7 @@ def run_sim(args: argparse.Namespace) -> int:
     if web_listen is not None:
         from simulators.web.serve import start_sim_web
 
+        controls = WorldControls(world, watch=watch, tap=tap, clock=clock, seed=args.seed)
         try:
             web = start_sim_web(
                 cfg,
@@ -114,7 +115,7 @@ def run_sim(args: argparse.Namespace) -> int:
                 view=daemon.view,
                 emit=daemon.controller.emit,
                 liveness=daemon.liveness,
-                sim=WorldControls(world, watch=watch, tap=tap, clock=clock, seed=args.seed),
+                sim=controls,
             )
         except BaseException:
             daemon.hardware.close()
@@ -162,6 +163,7 @@ def run_sim(args: argparse.Namespace) -> int:
     finally:
         if web is not None:
             web.stop()
+            controls.close()
         daemon.stop()
         runner.join(timeout=15)
         world.close()

@@ -163,10 +163,15 @@ def chromium() -> Iterator[Any]:
             context.close()
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save the page as tests/artifacts/browser/NAME.png (ignored by git)."""
+def screenshot_path(name: str) -> Path:
+    """tests/artifacts/browser/NAME.png (ignored by git)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
+    return ARTIFACTS / f"{name}.png"
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save what the page shows as tests/artifacts/browser/NAME.png."""
+    path = screenshot_path(name)
     page.screenshot(path=str(path))
     return path
 

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from browser import SimProcess, chromium, kiosk_sim_web, need_browser, screenshot
+from browser import (
+    SimProcess,
+    chromium,
+    kiosk_sim_web,
+    need_browser,
+    screenshot,
+    screenshot_path,
+)
 from kiosk.report.glossary import glossary
 
 pytestmark = pytest.mark.timeout(180)
@@ -34,6 +41,22 @@ note = "the first visitor of the day"
 """
 STATE_MS = 8000  # the longest a screen takes to come (a decision, a light, a stream)
 LANGS = ("kk", "ru", "en")
+# True once the console's camera image shows the green outline of a code found.
+OUTLINED = """() => {
+  const img = document.getElementById("camera");
+  if (!img.complete || !img.naturalWidth) return false;
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let green = 0;
+  for (let i = 0; i < px.length; i += 16) {
+    if (px[i + 1] > 180 && px[i] < 80 && px[i + 2] < 80) green++;
+  }
+  return green > 50;
+}"""
 
 
 def messages(key: str) -> dict[str, str]:
@@ -113,7 +136,7 @@ def test_a_wrong_password_is_refused_and_the_operator_logs_in(
     console.fill("#login-name", sim.account)
     console.fill("#login-password", "not-the-password")
     console.click("#login-form button[type=submit]")
-    console.wait_for_function("document.getElementById('login-error').textContent.length > 0")
+    console.wait_for_function("() => document.getElementById('login-error').textContent")
     console.fill("#login-password", sim.password)
     console.click("#login-form button[type=submit]")
     console.wait_for_selector("#live", state="visible")
@@ -185,7 +208,7 @@ def test_lockdown_from_the_console_is_an_event(sim: SimProcess, pages: dict[str,
     assert event["cmd"] == "lockdown" and event["ok"] is True
     assert event["origin"] == "console"
     console.wait_for_function(
-        "document.getElementById('commands').textContent.includes('lockdown')"
+        "() => document.getElementById('commands').textContent.includes('lockdown')"
     )
     screenshot(console, "console-lockdown")
     console.click("button[data-action=resume]")
@@ -201,14 +224,16 @@ def test_the_simulated_world_from_the_console(sim: SimProcess, pages: dict[str, 
     sim.wait_event(lambda e: e.get("direction") == "exit", since=since)
     sim_control(console, {"action": "camera", "plugged": False})
     console.wait_for_function(
-        "document.getElementById('health').textContent.toLowerCase().includes('camera')"
+        "() => document.getElementById('health').textContent.toLowerCase().includes('camera')"
     )
     sim_control(console, {"action": "camera", "plugged": True})
-    # The camera's view: a PNG of the frame the driver was given, a code outlined.
+    # The camera's view: the frame the capture driver was given, the code found outlined.
     present(console, "passport", "green")
     view = console.request.get(sim.base + "/api/sim/camera.png")
     assert view.ok and view.headers["content-type"] == "image/png"
-    console.wait_for_function("document.getElementById('camera').naturalWidth > 0")
+    console.wait_for_function(OUTLINED, timeout=STATE_MS)
+    console.locator("#sim").screenshot(path=str(screenshot_path("console-sim-world")))
+    console.evaluate("() => window.scrollTo(0, 0)")
     screenshot(console, "console")
 
 

@@ -22,6 +22,9 @@ from simulators.web.camera_view import FrameTap, render_png
 from simulators.web.controls import WorldControls
 from simulators.world import World
 
+# A simulated person's thread failing is a failure here, not a warning.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
@@ -154,3 +157,26 @@ def test_no_frame_yet(world: World) -> None:
     assert WorldControls(world, watch=Watch(), tap=None).camera_png() is None
     png, found = render_png(None)
     assert found == 0 and png.startswith(b"\x89PNG")
+
+
+def _codes_in_view(tap: FrameTap, frames: int = 30, *, want: int) -> bool:
+    """Read frames as the capture driver does until ``want`` codes are in view (bounded)."""
+    for _ in range(frames):
+        tap.read()
+        frame, _ = tap.last()
+        if frame is not None and render_png(frame)[1] == want:
+            return True
+    return False
+
+
+def test_the_phone_comes_down_after_the_light_answered(world: World) -> None:
+    watch = Watch()
+    tap = FrameTap(world.camera)
+    controls = WorldControls(world, watch=watch, tap=tap, seed=1)
+    world.camera.reappear()
+    world.camera.open()
+    controls.do({"action": "present", "kind": "pass", "status": "red"})
+    assert _codes_in_view(tap, want=1)
+    watch.add({"type": "decision", "decision": "deny", "reason": "status_not_allowed"})
+    controls.close()  # the person lowers the phone now rather than LOWER_AFTER_S later
+    assert _codes_in_view(tap, want=0)

@@ -117,8 +117,20 @@ def render_png(frame: np.ndarray | None, *, age_s: float | None = None) -> tuple
 
 
 def _caption(image: np.ndarray, text: str) -> None:
-    cv2.rectangle(image, (0, 0), (image.shape[1], 28), (0, 0, 0), -1)
-    cv2.putText(image, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+    # Sized to the frame: the console shows a 720p frame at a quarter of its width.
+    scale = max(0.5, image.shape[0] / 360)
+    bar = int(24 * scale)
+    cv2.rectangle(image, (0, 0), (image.shape[1], bar), (0, 0, 0), -1)
+    cv2.putText(
+        image,
+        text,
+        (int(6 * scale), int(17 * scale)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.5 * scale,
+        (255, 255, 255),
+        max(1, round(scale)),
+        cv2.LINE_AA,
+    )
 
 
 def _png(image: np.ndarray) -> bytes:

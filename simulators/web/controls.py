@@ -47,7 +47,8 @@ ACTIONS = (
     "forced_passage",
     "leave",
 )
-SHOW_S = 4.0  # how long a phone is held up to the camera
+SHOW_S = 4.0  # the longest a phone is held up to the camera
+LOWER_AFTER_S = 1.5  # a person lowers the phone this long after the light answered
 WALK_AFTER_S = 1.0  # an admitted person walks through this long after the turnstile frees
 DECISION_WAIT_S = 15.0
 DEFAULT_SLOW_MS = 2000
@@ -86,6 +87,8 @@ class WorldControls:
         self.issuer = issuer or PassIssuer.load()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()  # one presentation at a time, like one person at a time
+        self._shown = 0  # presentations so far: a person lowers only their own phone
+        self._lowered = threading.Event()  # set on close: people waiting to lower go
 
     def act(self, action: Mapping[str, Any]) -> tuple[bool, str | None]:
         """Do one action; (True, None) once done, (False, why) when it cannot be done."""
@@ -145,7 +148,12 @@ class WorldControls:
                 self.world.scanner.scan(text)
             else:
                 self.world.camera.show(text, SHOW_S)
-        threading.Thread(target=self._after, args=(since,), name="sim-person", daemon=True).start()
+            self._shown += 1
+            shown = self._shown
+        person_thread = threading.Thread(
+            target=self._after, args=(since, shown), name="sim-person", daemon=True
+        )
+        person_thread.start()
         what = {"pass": "pass", "iin": "bare IIN", "passport": "passport pass"}[kind]
         to = "the camera" if source == "camera" else "the scanner"
         return f"{status} {what} of {mask_subject(person.sub)} shown to {to}"
@@ -160,14 +168,23 @@ class WorldControls:
             raise ControlError(f"nobody in the test population fits: {kind}, {status}")
         return self._rng.choice(people)
 
-    def _after(self, since: int) -> None:
-        # As the director does: once the light has answered the phone comes down, and a
-        # person who was not let in turns round (so the next one is not taken for them).
+    def _after(self, since: int, shown: int) -> None:
+        # As the director does: a person who was not let in turns round (so the next one is
+        # not taken for them), and once the light has answered the phone comes down, a
+        # moment later (the console's camera view shows the code found meanwhile; the
+        # kiosk's debounce keeps it from being decided twice).
         decided = self.watch.wait(since, lambda e: e["type"] == "decision", DECISION_WAIT_S)
         with contextlib.suppress(Exception):  # the world may be closing under us
-            self.world.camera.clear()
             if decided is None or decided["decision"] != "admit":
                 self.world.turnstile.forget_people()
+        self._lowered.wait(LOWER_AFTER_S)
+        with self._lock, contextlib.suppress(Exception):
+            if self._shown == shown:  # nobody else stepped up meanwhile
+                self.world.camera.clear()
+
+    def close(self) -> None:
+        """The people waiting to lower their phones go at once (the run is ending)."""
+        self._lowered.set()
 
     def _forced_passage(self, body: Mapping[str, Any]) -> str:
         self.world.turnstile.force_passage()

@@ -8,6 +8,7 @@ the camera view) and points ``[web]`` at the chosen address and the run's accoun
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -96,12 +97,19 @@ def start_sim_web(
     cfg = replace(cfg, web=web)
     metrics = Metrics(version=__version__)
     view.subscribe(metrics)
-    server = start_web(
-        cfg,
-        view=view,
-        emit=emit,
-        liveness=liveness,
-        metrics=metrics,
-        console_options={"sim": sim},
-    )
+    # The simulation's own first line says where the server listens (and how to log in).
+    server_log = logging.getLogger("kiosk.web.app")
+    level = server_log.level
+    server_log.setLevel(logging.WARNING)
+    try:
+        server = start_web(
+            cfg,
+            view=view,
+            emit=emit,
+            liveness=liveness,
+            metrics=metrics,
+            console_options={"sim": sim},
+        )
+    finally:
+        server_log.setLevel(level)
     return SimWeb(server, name, password, accounts)
