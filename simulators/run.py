@@ -17,10 +17,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.clock import Clock, FixedWallClock, SystemClock
-from kiosk.config import load_config
+from kiosk.config import Config, load_config
 from kiosk.daemon import Daemon
 from simulators.director import Director, Watch, crowd_steps
 from simulators.pretty import GateLook, event_line
@@ -28,6 +28,9 @@ from simulators.scenario import Step, load_scenario
 from simulators.web.camera_view import FrameTap
 from simulators.web.controls import WorldControls
 from simulators.world import World, remote_brokers, use_sim_prefix
+
+if TYPE_CHECKING:
+    from simulators.web.serve import SimWeb
 
 REPO = Path(__file__).resolve().parents[1]
 SIM_CONFIG = REPO / "config" / "sim.toml"
@@ -40,7 +43,7 @@ def run_sim(args: argparse.Namespace) -> int:
         if value is not None and value <= 0:
             print(f"kiosk sim: {flag} must be above 0", file=sys.stderr)
             return EXIT_USAGE
-    web_listen = getattr(args, "web", None)
+    web_listen: str | None = args.web
     if web_listen is not None:
         from simulators.web.serve import parse_listen
 
@@ -49,7 +52,7 @@ def run_sim(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"kiosk sim: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    output = getattr(args, "output", None) or ("pretty" if sys.stdout.isatty() else "json")
+    output = args.output or ("pretty" if sys.stdout.isatty() else "json")
     scenario = load_scenario(args.scenario) if args.scenario else None
     config = args.config or (scenario and scenario.config) or SIM_CONFIG
     cfg = load_config(config)
@@ -103,24 +106,10 @@ def run_sim(args: argparse.Namespace) -> int:
         tap = FrameTap(world.camera)
         hardware = replace(hardware, frame_sources={"default": tap})
     daemon = Daemon(cfg, sim=hardware, on_event=on_event, clock=clock)
-    web = None
+    web = controls = None
     if web_listen is not None:
-        from simulators.web.serve import start_sim_web
-
         controls = WorldControls(world, watch=watch, tap=tap, clock=clock, seed=args.seed)
-        try:
-            web = start_sim_web(
-                cfg,
-                listen=web_listen,
-                view=daemon.view,
-                emit=daemon.controller.emit,
-                liveness=daemon.liveness,
-                sim=controls,
-            )
-        except BaseException:
-            daemon.hardware.close()
-            world.close()
-            raise
+        web = _serve(cfg, web_listen, daemon, world, controls)
         with lock:
             for line in web.lines():  # the first lines of output: where to look, how to log in
                 print(line, flush=True)
@@ -161,7 +150,7 @@ def run_sim(args: argparse.Namespace) -> int:
             print("kiosk sim: the steps are done; the web stays up until Ctrl-C", file=sys.stderr)
             stop.wait()
     finally:
-        if web is not None:
+        if web is not None and controls is not None:
             web.stop()
             controls.close()
         daemon.stop()
@@ -173,6 +162,28 @@ def run_sim(args: argparse.Namespace) -> int:
     for line in director.mismatches:
         print(f"kiosk sim: {line}", file=sys.stderr)
     return 1 if director.mismatches else 0
+
+
+def _serve(
+    cfg: Config, listen: str, daemon: Daemon, world: World, controls: WorldControls
+) -> SimWeb:
+    """The daemon's web server with the simulated world in its console; on failure the
+    relay is released and the world stopped before the error goes on."""
+    from simulators.web.serve import start_sim_web
+
+    try:
+        return start_sim_web(
+            cfg,
+            listen=listen,
+            view=daemon.view,
+            emit=daemon.controller.emit,
+            liveness=daemon.liveness,
+            sim=controls,
+        )
+    except BaseException:
+        daemon.hardware.close()
+        world.close()
+        raise
 
 
 class _NoteKeeper:
