@@ -146,7 +146,7 @@ def test_the_camera_view_outlines_the_code_the_driver_was_given(controls, world:
     png = controls.camera_png()
     assert png is not None
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    assert image.shape[:2] == (world.camera.height, world.camera.width)
+    assert image.shape[1] == min(640, world.camera.width)  # the console shows it small
     green = (image[:, :, 1] > 180) & (image[:, :, 0] < 80) & (image[:, :, 2] < 80)
     assert green.sum() > 200  # the outline is drawn
     frame, _ = tap.last()
