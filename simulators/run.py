@@ -45,12 +45,17 @@ def run_sim(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     web_listen: str | None = args.web
     if web_listen is not None:
+        from kiosk.web.server import is_loopback
         from simulators.web.serve import parse_listen
 
         try:
-            parse_listen(web_listen)
+            host, _ = parse_listen(web_listen)
         except ValueError as exc:
             print(f"kiosk sim: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if not is_loopback(host):
+            # Plain HTTP, a throwaway password and the world's controls: this machine only.
+            print(f"kiosk sim: --web {web_listen}: serve on loopback only", file=sys.stderr)
             return EXIT_USAGE
     output = args.output or ("pretty" if sys.stdout.isatty() else "json")
     scenario = load_scenario(args.scenario) if args.scenario else None

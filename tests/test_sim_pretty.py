@@ -104,9 +104,3 @@ def test_kiosk_sim_writes_json_when_not_on_a_terminal() -> None:
     out = _sim("--count", "1", "--rate", "0")
     assert out.returncode == 0, out.stderr
     assert all(json.loads(line)["type"] for line in out.stdout.splitlines())
-
-
-def test_a_bad_web_address_is_a_usage_error() -> None:
-    out = _sim("--web", "localhost", "--count", "0")
-    assert out.returncode == 2 and "HOST:PORT" in out.stderr
-    assert _sim("--pretty", "--json").returncode == 2  # one or the other

@@ -7,6 +7,8 @@ import base64
 import json
 import os
 import select
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +22,7 @@ from simulators.director import Watch
 from simulators.run import SIM_CONFIG
 from simulators.web.camera_view import FrameTap, render_png
 from simulators.web.controls import WorldControls
+from simulators.web.serve import create_account, parse_listen
 from simulators.world import World
 
 # A simulated person's thread failing is a failure here, not a warning.
@@ -180,3 +183,51 @@ def test_the_phone_comes_down_after_the_light_answered(world: World) -> None:
     watch.add({"type": "decision", "decision": "deny", "reason": "status_not_allowed"})
     controls.close()  # the person lowers the phone now rather than LOWER_AFTER_S later
     assert _codes_in_view(tap, want=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("127.0.0.1:8088", ("127.0.0.1", 8088)),
+        ("[::1]:0", ("::1", 0)),
+        ("0.0.0.0:80", ("0.0.0.0", 80)),
+    ],
+)
+def test_the_web_address(text: str, want: tuple[str, int]) -> None:
+    assert parse_listen(text) == want
+
+
+@pytest.mark.parametrize("text", ["localhost", ":8088", "host:http", "host:70000", ""])
+def test_a_bad_web_address_says_what_is_wanted(text: str) -> None:
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_listen(text)
+
+
+def test_the_runs_console_account_is_an_operator_with_a_random_password(tmp_path) -> None:
+    auth = pytest.importorskip("kiosk.web.auth", reason="the console is not in this build")
+    name, password, path = create_account(tmp_path / "state")
+    _, other, _ = create_account(tmp_path / "other")
+    assert password != other and len(password) >= auth.MIN_PASSWORD
+    accounts = auth.Accounts(path)
+    account = auth.authenticate(accounts, name, password)
+    assert account is not None and account.role == "operator"
+    assert auth.authenticate(accounts, name, other) is None
+    assert password not in path.read_text()  # a salted hash, never the password
+    assert path.stat().st_mode & 0o007 == 0  # not for everyone's eyes
+
+
+def _kiosk_sim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "sim", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_kiosk_sim_refuses_a_bad_or_remote_web_address() -> None:
+    out = _kiosk_sim("--web", "localhost", "--count", "0")
+    assert out.returncode == 2 and "HOST:PORT" in out.stderr
+    out = _kiosk_sim("--web", "0.0.0.0:0", "--count", "0")
+    assert out.returncode == 2 and "loopback only" in out.stderr
+    assert _kiosk_sim("--pretty", "--json").returncode == 2  # one or the other
