@@ -108,10 +108,10 @@ def render_png(frame: np.ndarray | None, *, age_s: float | None = None) -> tuple
     card saying "no frame" before the camera delivered one. The code's text is never written
     on the image."""
     if frame is None:
-        image = np.full((*_EMPTY, 3), 90, dtype=np.uint8)
-        _caption(image, "no frame from the camera yet")
-        return _png(image), 0
-    image = as_image(frame)
+        card = np.full((*_EMPTY, 3), 90, dtype=np.uint8)
+        _caption(card, "no frame from the camera yet")
+        return _png(card), 0
+    image: np.ndarray = as_image(frame)
     codes = find_codes(image)  # on the frame as the decoder had it, full size
     scale = min(1.0, VIEW_WIDTH / image.shape[1])
     if scale < 1.0:
