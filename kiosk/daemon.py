@@ -20,8 +20,10 @@ from kiosk.fleet.commands import CommandReceiver
 from kiosk.fleet.link import MqttLink
 from kiosk.fleet.outbox import Outbox
 from kiosk.fleet.state import StatePublisher
+from kiosk.gate.view import GateSnapshot, GateView
 from kiosk.jwks import KeySet
 from kiosk.liveness import Liveness
+from kiosk.metrics import Metrics
 from kiosk.notify import Notifier, WatchdogPinger
 from kiosk.policy import PolicyHolder, VenuePolicy
 from kiosk.replay import ReplayStore
@@ -29,6 +31,7 @@ from kiosk.secret import reveal
 from kiosk.status.http import HttpStatusClient
 from kiosk.status.mqtt import MqttStatusClient
 from kiosk.store import EventStore
+from kiosk.web.app import WebFace
 from kiosk.wiring import Hardware, SimHardware, build_hardware
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ HOUSEKEEPING_S = 30.0
 PASSBACK_KEEP_S = 86_400.0  # a day: longer than any anti-passback window in use
 RESTORE_LOOKBACK_S = 7 * 86_400.0  # opening hours repeat weekly
 HWM_SAVE_S = 600.0  # the SD card is written rarely; a restart loses at most this much
+CONTROLLER_PROMISE_S = 5.0  # the loop turns at least once a second; /healthz and the watchdog
 
 
 class Daemon:
@@ -122,6 +126,23 @@ class Daemon:
             lookup_timeout_s=cfg.status.deadline_ms / 1000.0 + LOOKUP_MARGIN_S,
             fire_input=_fire_input(cfg),
         )
+        # The observable gate and the web face (display.md). The controller does not publish
+        # into the view yet (the core's rewiring does): until then records and the mode are
+        # handed to it from here (_record, _publish_state).
+        self.view = GateView(
+            GateSnapshot(capacity=cfg.policy.capacity, kiosk_version=__version__),
+            now=self.clock.time,
+        )
+        self.metrics = Metrics(version=__version__)
+        self.view.subscribe(self.metrics)
+        self.web = WebFace(
+            cfg,
+            view=self.view,
+            emit=self.controller.emit,
+            liveness=self.liveness,
+            metrics=self.metrics,
+            now=self.clock.time,
+        )
         self.state_pub: StatePublisher | None = None
         self.commands: CommandReceiver | None = None
         if self.link is not None:
@@ -144,6 +165,7 @@ class Daemon:
         event = self.store.record(type_, **fields)
         if self.outbox is not None:
             self.outbox.wake()
+        self.view.recorded(event)
         return event
 
     def _record_and_tell(self, type_: str, **fields: Any) -> dict[str, Any]:
@@ -154,6 +176,7 @@ class Daemon:
         return event
 
     def _publish_state(self, state: dict[str, Any]) -> None:
+        self.view.publish(mode=state["mode"], occupancy=state.get("occupancy"))
         if self.state_pub is not None:
             self.state_pub.publish_state(state)
 
@@ -171,6 +194,7 @@ class Daemon:
         if not self._ready_sent:
             self._ready_sent = True
             self.notifier.ready(f"deciding; {self._link_status}")
+        self.liveness.beat("controller", CONTROLLER_PROMISE_S)
         self._watchdog.beat()
 
     def run(self) -> None:
@@ -191,6 +215,7 @@ class Daemon:
                 self.outbox.start()
             self._try_status_link()
             housekeeping.start()
+            self.web.start()
             self.controller.run()  # sends READY on its first turn
         finally:
             self.notifier.stopping()
@@ -199,6 +224,7 @@ class Daemon:
             failed: list[str] = []
             for step in (
                 self.hardware.close,  # releases the relay first
+                self.web.stop,
                 self._stop_link,
                 self.clock_guard.save,
                 self.store.close,

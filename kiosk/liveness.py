@@ -31,6 +31,11 @@ class Liveness:
         with self._lock:
             self._due.pop(name, None)
 
+    def promised(self, name: str) -> bool:
+        """Whether ``name`` has made a promise (and not been forgotten since)."""
+        with self._lock:
+            return name in self._due
+
     def stale(self) -> list[str]:
         """The loops that broke their promise."""
         now = self._now()

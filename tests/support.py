@@ -24,6 +24,7 @@ def write_config(
         "passes": {"issuers": ["ashyq-sim"], "keys_file": str(SIM_KEYS / "passes.jwks.json")},
         "status": {"backend": "http" if url else "none", "url": url, "token": TOKEN},
         "policy": {"timezone": "UTC", "allowed": ["green", "blue"], "offline_rule": "refer"},
+        "web": {"listen": "127.0.0.1:0"},  # a free port: tests never take the kiosk's 8088
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)

@@ -333,3 +333,28 @@ def test_show_prints_the_schedules_and_the_venue_policy(capsys):
     gym = json.loads(capsys.readouterr().out)["venue_policy"]
     assert gym["open"] == ["mon-fri 06:00-23:00", "sat,sun 08:00-21:00"]
     assert gym["capacity"] == 120
+
+
+def test_world_readable_web_secret_files_are_unsafe(tmp_path):
+    token, key = tmp_path / "metrics-token", tmp_path / "web.key"
+    token.write_text("a-metrics-token-0123\n")
+    key.write_text("not really a key\n")
+    token.chmod(0o644)
+    key.chmod(0o644)
+    (tmp_path / "web.crt").write_text("x")
+    web = {"metrics_token_file": str(token), "tls_cert": "web.crt", "tls_key": str(key)}
+    items = found(real(tmp_path, web=web))
+    assert [(f.where, f.unsafe) for f in items] == [
+        ("[web] metrics_token_file", True),
+        ("[web] tls_key", True),
+    ]
+    token.chmod(0o640)
+    key.chmod(0o640)
+    assert found(real(tmp_path, web=web)) == []
+
+
+def test_plain_http_beyond_loopback_is_a_warning(tmp_path):
+    web = {"listen": "0.0.0.0:8088", "allow_plain_remote": True}
+    items = found(real(tmp_path, web=web))
+    assert [(f.where, f.unsafe) for f in items] == [("[web] allow_plain_remote", False)]
+    assert found(real(tmp_path, web={"listen": "127.0.0.1:8088", "allow_plain_remote": True})) == []

@@ -54,3 +54,12 @@ def test_a_camera_read_that_never_returns_goes_stale():
     finally:
         feed.release.set()
         reader.stop()
+
+
+def test_a_promise_is_known_until_forgotten():
+    live = Liveness(now=lambda: 0.0)
+    assert not live.promised("controller")
+    live.beat("controller", 5)
+    assert live.promised("controller")
+    live.forget("controller")
+    assert not live.promised("controller")

@@ -45,13 +45,20 @@ RESERVED_PINS = {
     14: "UART TXD (the serial console or a serial scanner takes it)",
     15: "UART RXD (the serial console or a serial scanner takes it)",
 }
-INLINE_SECRETS = (("kiosk", "venue_secret"), ("status", "token"), ("mqtt", "password"))
+INLINE_SECRETS = (
+    ("kiosk", "venue_secret"),
+    ("status", "token"),
+    ("mqtt", "password"),
+    ("web", "metrics_token"),
+)
 SECRET_FILES = (
     ("kiosk", "venue_secret_file"),
     ("status", "token_file"),
     ("status", "client_key"),
     ("mqtt", "password_file"),
     ("mqtt", "client_key"),
+    ("web", "metrics_token_file"),
+    ("web", "tls_key"),
 )
 
 
@@ -90,6 +97,7 @@ def findings(cfg: Config) -> list[Finding]:
         _secret_modes(cfg, add)
         _fire_alarm(cfg, add)
     _plain_text_secrets(cfg, add)
+    _plain_web(cfg, add)
     _capacity(cfg, add)
     _pins(cfg, add)
     return found
@@ -203,6 +211,19 @@ def _secret_modes(cfg: Config, add: Any) -> None:
                 f"machine (mode {mode & 0o777:04o})",
                 f"move it to {key}_file (mode 0640), or chmod 0640 {cfg.path}",
             )
+
+
+def _plain_web(cfg: Config, add: Any) -> None:
+    """The opt-in for plain HTTP beyond loopback: console passwords, sessions and the
+    metrics token then cross the network readable."""
+    web = cfg.web
+    host, _ = web.host_port
+    if web.enabled and web.allow_plain_remote and not web.tls_cert and not is_loopback(host):
+        add(
+            "[web] allow_plain_remote",
+            f"the console's logins and the metrics token go over plain http on {web.listen}",
+            "give tls_cert and tls_key, unless this is a closed kiosk network nobody else is on",
+        )
 
 
 def _mode(path: str | None) -> int | None:

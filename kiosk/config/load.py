@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiosk.config.schema import DAYS, REQUIRED, SECTIONS, TABLES, Key
 from kiosk.config.sections import Config, Section, build_config
-from kiosk.config.values import read_toml, shown_value, url_host, used_pins
-from kiosk.errors import ConfigError
+from kiosk.config.values import is_loopback, read_toml, shown_value, url_host, used_pins
+from kiosk.errors import ConfigError, KioskError
 from kiosk.policy import (
     MINUTES_PER_DAY,
     AntiPassback,
@@ -55,18 +55,30 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         if not isinstance(table, dict):
             problems.add(f"[{name}]", "must be a table")
             table = {}
-        extra = set(TABLES) if name == "policy" else set()
+        extra = set(TABLES) if name == "policy" else {"messages"} if name == "web" else set()
         sections[name] = _section(table, keys, f"[{name}]", base, problems, extra)
     gpio_given = raw.get("gpio")
     _cross_checks(sections, problems, set(gpio_given) if isinstance(gpio_given, dict) else set())
     secret = _venue_secret(sections["kiosk"], problems)
     token = _token(sections["status"], problems)
     mqtt_password = _mqtt_password(sections["mqtt"], problems)
+    metrics_token = _metrics_token(sections["web"], problems)
+    web_raw = raw.get("web")
+    messages = _messages(web_raw.get("messages") if isinstance(web_raw, dict) else None, problems)
     policy = _policy(raw.get("policy", {}), sections["policy"], problems, base)
     if problems.items:
         raise ConfigError(problems.items)
     assert policy is not None
-    return build_config(path, sections, policy, secret, token, mqtt_password)
+    return build_config(
+        path,
+        sections,
+        policy,
+        secret,
+        token,
+        mqtt_password,
+        metrics_token=metrics_token,
+        messages=messages,
+    )
 
 
 def _near(name: str, known: Any) -> str:
@@ -199,6 +211,98 @@ def _cross_checks(s: dict[str, dict[str, Any]], problems: _Problems, gpio_given:
     if bool(status["client_cert"]) != bool(status["client_key"]) and status["client_key"]:
         problems.add("[status] client_cert", "is required when client_key is set")
     _pin_conflicts(s["gpio"], gpio_given, problems)
+    _web_checks(s["web"], kiosk["state_dir"], problems)
+
+
+_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
+ACCOUNTS_FILE = "console.accounts"
+MAX_LINE_CHARS = 200
+
+
+def _web_checks(web: dict[str, Any], state_dir: str, problems: _Problems) -> None:
+    """The listen address, TLS or the explicit opt-in beyond loopback, the languages."""
+    if web["accounts_file"] is None:
+        web["accounts_file"] = str(Path(state_dir) / ACCOUNTS_FILE)
+    listen = web["listen"]
+    if isinstance(listen, str):
+        match = _LISTEN.fullmatch(listen)
+        if match is None or int(match.group(2)) > 65535:
+            problems.add(
+                "[web] listen",
+                f"{shown_value(listen)} must be HOST:PORT, e.g. '127.0.0.1:8088' or '[::1]:8088'",
+            )
+        else:
+            host = match.group(1).strip("[]")
+            tls = bool(web["tls_cert"] and web["tls_key"])
+            if not is_loopback(host) and not tls and not web["allow_plain_remote"]:
+                problems.add(
+                    "[web] listen",
+                    f"{shown_value(listen)} is not loopback: give tls_cert and tls_key, or set "
+                    "allow_plain_remote = true for a closed kiosk network",
+                )
+    if bool(web["tls_cert"]) != bool(web["tls_key"]):
+        missing = "tls_key" if web["tls_cert"] else "tls_cert"
+        problems.add(f"[web] {missing}", "is required when the other of tls_cert/tls_key is set")
+    langs = web["languages"]
+    if langs == []:
+        problems.add("[web] languages", "name at least one language")
+    elif langs and len(set(langs)) != len(langs):
+        problems.add("[web] languages", "names a language twice")
+
+
+def _metrics_token(web: dict[str, Any], problems: _Problems) -> str | None:
+    if web["metrics_token"] and web["metrics_token_file"]:
+        problems.add("[web] metrics_token", "give metrics_token or metrics_token_file, not both")
+    if web["metrics_token_file"]:
+        return _read_secret(web["metrics_token_file"], "[web] metrics_token_file", problems)
+    token: str | None = web["metrics_token"]
+    return token
+
+
+def _messages(raw: Any, problems: _Problems) -> dict[str, dict[str, str]]:
+    """``[web.messages.LANG] key = "line"``: a venue's own display lines, checked against the
+    installed glossary so a misspelt key or language is named like any other."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.add("[web] messages", "must be a table of languages ([web.messages.en])")
+        return {}
+    from kiosk.config.schema import LANGUAGES
+    from kiosk.report.glossary import glossary
+
+    try:
+        known = glossary().keys()
+    except KioskError as exc:  # the installed glossary itself is broken: say so once
+        problems.add("[web.messages]", str(exc))
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for lang, lines in raw.items():
+        where = f"[web.messages.{lang}]"
+        if lang not in LANGUAGES:
+            known_langs = ", ".join(repr(x) for x in LANGUAGES)
+            problems.add(where, f"unknown language; the display speaks {known_langs}")
+            continue
+        if not isinstance(lines, dict):
+            problems.add(where, 'must be a table of lines (key = "line")')
+            continue
+        for key, line in lines.items():
+            if key not in known:
+                problems.add(f"{where} {key}", "unknown message" + _near(key, known))
+            elif not isinstance(line, str) or not line.strip():
+                problems.add(f"{where} {key}", f"expected a line of text, got {shown_value(line)}")
+            elif "\x00" in line or len(line) > MAX_LINE_CHARS:
+                problems.add(f"{where} {key}", f"must be 1 to {MAX_LINE_CHARS} characters, no NUL")
+            elif key == "opens_at" and not _one_time_placeholder(line):
+                problems.add(f"{where} {key}", "must hold {time} once and no other braces")
+            else:
+                out.setdefault(lang, {})[key] = line
+    return out
+
+
+def _one_time_placeholder(line: str) -> bool:
+    """A template holds ``{time}`` once and no other brace (``str.format`` would fail)."""
+    rest = line.replace("{time}", "", 1)
+    return "{time}" in line and "{" not in rest and "}" not in rest
 
 
 def _pin_conflicts(gpio: dict[str, Any], given: set[str], problems: _Problems) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 REQUIRED: Any = object()
 STATUSES = ("green", "blue", "yellow", "red")
+LANGUAGES = ("kk", "ru", "en")  # the display's languages (kiosk/glossary/reasons.toml)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -126,6 +127,23 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "keepalive_s": Key(int, 30, min=5, max=3600),
         "retention_s": Key(float, 7 * 86_400.0, min=60, max=366 * 86_400),
         "max_events": Key(int, 1_000_000, min=1000, max=100_000_000),
+    },
+    "web": {
+        "enabled": Key(bool, True),
+        "listen": Key(str, "127.0.0.1:8088"),
+        "tls_cert": Key(str, None, path=True, must_exist=True),
+        "tls_key": Key(str, None, path=True, must_exist=True),
+        "allow_plain_remote": Key(bool, False),
+        "accounts_file": Key(str, None, path=True),
+        "languages": Key(list, ["kk", "ru", "en"], item=str, choices=LANGUAGES),
+        "show_holder": Key(bool, True),
+        "metrics_token": Key(str, None, secret=True),
+        "metrics_token_file": Key(str, None, path=True, must_exist=True),
+        "session_s": Key(float, 3600.0, min=60, max=86_400),
+    },
+    "metrics": {
+        "textfile": Key(str, None, path=True),
+        "textfile_period_s": Key(float, 15.0, min=1, max=3600),
     },
 }
 

@@ -12,6 +12,7 @@ Lists of the TOML file become tuples (the records are immutable) and secrets bec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -22,7 +23,7 @@ from kiosk.secret import MASK, Secret
 
 Status = Literal["green", "blue", "yellow", "red"]
 
-FILLED_BY_LOADER = frozenset({("kiosk", "state_dir")})
+FILLED_BY_LOADER = frozenset({("kiosk", "state_dir"), ("web", "accounts_file")})
 """Keys whose schema default is None but which the loader always fills in (from the
 environment's STATE_DIRECTORY or the packaged default), so their field is never None."""
 
@@ -173,6 +174,37 @@ class MqttSection(Section):
     max_events: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class WebSection(Section):
+    """[web]: the kiosk's own web server (display, console, metrics; display.md)."""
+
+    enabled: bool
+    listen: str
+    tls_cert: str | None
+    tls_key: str | None
+    allow_plain_remote: bool
+    accounts_file: str
+    languages: tuple[Literal["kk", "ru", "en"], ...]
+    show_holder: bool
+    metrics_token: Secret | None
+    metrics_token_file: str | None
+    session_s: float
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """The listen address as (host, port); the loader has checked its form."""
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsSection(Section):
+    """[metrics]: the node_exporter textfile, besides the /metrics page."""
+
+    textfile: str | None
+    textfile_period_s: float
+
+
 SECTION_TYPES: dict[str, type[Section]] = {
     "kiosk": KioskSection,
     "passes": PassesSection,
@@ -184,6 +216,8 @@ SECTION_TYPES: dict[str, type[Section]] = {
     "scanner": ScannerSection,
     "gpio": GpioSection,
     "mqtt": MqttSection,
+    "web": WebSection,
+    "metrics": MetricsSection,
 }
 ATTRIBUTES = {name: name for name in SECTION_TYPES} | {"policy": "policy_section"}
 """The Config attribute of each section: ``cfg.policy`` is the venue policy built from
@@ -225,10 +259,23 @@ class Config:
     scanner: ScannerSection
     gpio: GpioSection
     mqtt: MqttSection
+    web: WebSection
+    metrics: MetricsSection
     policy: VenuePolicy
     venue_secret: Secret
     token: Secret | None = None
     mqtt_password: Secret | None = None
+    metrics_token: Secret | None = None
+    #: The venue's own display lines, ``[web.messages.LANG]``, as (language, key, line)
+    #: triples (a Config is hashable); ``message_overrides`` gives them as a mapping.
+    messages: tuple[tuple[str, str, str], ...] = ()
+
+    def message_overrides(self) -> dict[str, dict[str, str]]:
+        """The venue's display lines: language -> message key -> line."""
+        out: dict[str, dict[str, str]] = {}
+        for lang, key, line in self.messages:
+            out.setdefault(lang, {})[key] = line
+        return out
 
     @property
     def state_dir(self) -> Path:
@@ -248,6 +295,8 @@ class Config:
         for name in SECTIONS:
             values = self.section(name).as_dict()
             out[name] = {k: (MASK if isinstance(v, Secret) else v) for k, v in values.items()}
+        if self.messages:
+            out["web"]["messages"] = self.message_overrides()
         return out
 
 
@@ -258,6 +307,9 @@ def build_config(
     venue_secret: str,
     token: str | None,
     mqtt_password: str | None,
+    *,
+    metrics_token: str | None = None,
+    messages: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Config:
     """The Config of validated ``values`` (section name to key to value) and secrets."""
     return Config(
@@ -272,8 +324,16 @@ def build_config(
         scanner=build_section(ScannerSection, "scanner", values["scanner"]),
         gpio=build_section(GpioSection, "gpio", values["gpio"]),
         mqtt=build_section(MqttSection, "mqtt", values["mqtt"]),
+        web=build_section(WebSection, "web", values["web"]),
+        metrics=build_section(MetricsSection, "metrics", values["metrics"]),
         policy=policy,
         venue_secret=Secret(venue_secret),
         token=None if token is None else Secret(token),
         mqtt_password=None if mqtt_password is None else Secret(mqtt_password),
+        metrics_token=None if metrics_token is None else Secret(metrics_token),
+        messages=tuple(
+            (lang, key, line)
+            for lang, lines in (messages or {}).items()
+            for key, line in lines.items()
+        ),
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -68,6 +69,9 @@ class GateSnapshot:
     occupancy: int | None = None
     capacity: int | None = None
     checking: bool = False  # a status lookup is running for someone at the gate
+    # When ``checking`` last turned true (epoch seconds; the view's clock fills it in when a
+    # publisher does not): the display shows its spinner only once a lookup has run 150 ms.
+    checking_since: float | None = None
     offline: bool = False  # the status service does not answer
     clock_trusted: bool = True
     health: Mapping[str, str] = field(
@@ -93,7 +97,10 @@ class GateObserver(Protocol):
 class GateView:
     """The one observable view of the gate; see the module's threading contract."""
 
-    def __init__(self, initial: GateSnapshot | None = None) -> None:
+    def __init__(
+        self, initial: GateSnapshot | None = None, *, now: Callable[[], float] = time.time
+    ) -> None:
+        self._now = now
         self._cond = threading.Condition()
         self._snapshot = initial or GateSnapshot()
         self._observers: list[GateObserver] = []
@@ -138,6 +145,10 @@ class GateView:
         with self._cond:
             current = self._snapshot
             candidate = replace(current, **changes)
+            if not candidate.checking:
+                candidate = replace(candidate, checking_since=None)
+            elif not current.checking and "checking_since" not in changes:
+                candidate = replace(candidate, checking_since=self._now())
             if candidate == current:
                 return current
             self._snapshot = replace(candidate, version=current.version + 1)
