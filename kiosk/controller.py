@@ -529,8 +529,17 @@ class GateController:
                     ok, error = False, "config_error"
         else:
             ok, error = False, "unknown_command"
+        who = {} if cmd.account is None else {"account": cmd.account}  # the console's user
         self._record(
-            "command", cmd=cmd.cmd, jti=cmd.jti, origin=cmd.origin, ok=ok, error=error, **fields
+            "command",
+            cmd=cmd.cmd,
+            jti=cmd.jti,
+            origin=cmd.origin,
+            via=cmd.origin,  # mqtt.md's name for where a command came from
+            ok=ok,
+            error=error,
+            **fields,
+            **who,
         )
         if error != "config_error":  # that one has its own line, naming file and key
             self._journal.command(cmd.cmd, cmd.origin, ok, error, said)

@@ -56,11 +56,14 @@ class DeviceStatus:
 @dataclass(frozen=True, slots=True)
 class Command:
     """An operator command already verified by whoever received it (`open_once`, `lockdown`,
-    `resume`, `reload_config`); ``done`` is called with (ok, error) once executed."""
+    `resume`, `reload_config`, `reset_occupancy`); ``done`` is called with (ok, error) once
+    executed. ``origin`` says where it came from (``mqtt``, ``console``); ``account`` is the
+    console user who gave it."""
 
     cmd: str
     jti: str | None = None
     origin: str = "local"
+    account: str | None = None
     done: Callable[[bool, str | None], None] | None = field(default=None, compare=False)
 
 
