@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiosk.clock import Clock, FixedWallClock, SystemClock
-from kiosk.config import Config, load_config
+from kiosk.config import load_config
 from kiosk.daemon import Daemon
 from simulators.director import Director, Watch, crowd_steps
 from simulators.pretty import GateLook, event_line
@@ -30,7 +30,7 @@ from simulators.web.controls import WorldControls
 from simulators.world import World, remote_brokers, use_sim_prefix
 
 if TYPE_CHECKING:
-    from simulators.web.serve import SimWeb
+    from simulators.web.serve import Login
 
 REPO = Path(__file__).resolve().parents[1]
 SIM_CONFIG = REPO / "config" / "sim.toml"
@@ -104,22 +104,32 @@ def run_sim(args: argparse.Namespace) -> int:
             except BrokenPipeError:
                 stop.set()  # `kiosk sim | head`: the reader has had enough
 
+    login = None
+    if web_listen is not None:
+        from simulators.web.serve import web_config
+
+        cfg, login = web_config(cfg, web_listen)
+        # The simulation's own first line says where the server listens.
+        logging.getLogger("kiosk.web.app").setLevel(logging.WARNING)
+    else:
+        # Without --web a simulation serves nothing (and takes no port from the machine).
+        cfg = replace(cfg, web=replace(cfg.web, enabled=False))
     hardware = world.hardware()
     tap = None
-    if web_listen is not None:
+    if login is not None:
         # The console's camera view: what the capture driver is given (it runs unchanged).
         tap = FrameTap(world.camera)
         hardware = replace(hardware, frame_sources={"default": tap})
     daemon = Daemon(cfg, sim=hardware, on_event=on_event, clock=clock)
-    web = controls = None
-    if web_listen is not None:
+    controls = None
+    if login is not None:
         controls = WorldControls(world, watch=watch, tap=tap, clock=clock, seed=args.seed)
-        web = _serve(cfg, web_listen, daemon, world, controls)
-        with lock:
-            for line in web.lines():  # the first lines of output: where to look, how to log in
-                print(line, flush=True)
+        daemon.web.console_options["sim"] = controls
     runner = threading.Thread(target=daemon.run, name="daemon")
-    runner.start()
+    if login is None:
+        runner.start()
+    elif not _start_with_web(daemon, runner, login, lock):
+        stop.set()  # no server: nothing to look at; the journal line above says why
     director = Director(
         world,
         watch,
@@ -150,13 +160,12 @@ def run_sim(args: argparse.Namespace) -> int:
                     )
                 )
             )
-        if web is not None and not stop.is_set():
+        if login is not None and not stop.is_set():
             steps.note = None
             print("kiosk sim: the steps are done; the web stays up until Ctrl-C", file=sys.stderr)
             stop.wait()
     finally:
-        if web is not None and controls is not None:
-            web.stop()
+        if controls is not None:
             controls.close()
         daemon.stop()
         runner.join(timeout=15)
@@ -169,26 +178,22 @@ def run_sim(args: argparse.Namespace) -> int:
     return 1 if director.mismatches else 0
 
 
-def _serve(
-    cfg: Config, listen: str, daemon: Daemon, world: World, controls: WorldControls
-) -> SimWeb:
-    """The daemon's web server with the simulated world in its console; on failure the
-    relay is released and the world stopped before the error goes on."""
-    from simulators.web.serve import start_sim_web
+def _start_with_web(
+    daemon: Daemon, runner: threading.Thread, login: Login, lock: threading.Lock
+) -> bool:
+    """Start the daemon and print where its web server listens as the first lines (the
+    records wait for them: the daemon starts its server before it records anything)."""
+    from simulators.web.serve import lines, wait_for_server
 
-    try:
-        return start_sim_web(
-            cfg,
-            listen=listen,
-            view=daemon.view,
-            emit=daemon.controller.emit,
-            liveness=daemon.liveness,
-            sim=controls,
-        )
-    except BaseException:
-        daemon.hardware.close()
-        world.close()
-        raise
+    with lock:
+        runner.start()
+        server = wait_for_server(daemon.web, runner.is_alive)
+        if server is None:
+            print("kiosk sim: the web server did not start", file=sys.stderr)
+            return False
+        for line in lines(server, login):
+            print(line, flush=True)
+    return True
 
 
 class _NoteKeeper:

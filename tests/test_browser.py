@@ -8,10 +8,13 @@ at by time. A screenshot of each state goes to tests/artifacts/browser/.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -23,7 +26,6 @@ from browser import (
     screenshot,
     screenshot_path,
 )
-from kiosk.daemon import Daemon
 from kiosk.report.glossary import glossary
 
 pytestmark = pytest.mark.timeout(180)
@@ -60,6 +62,15 @@ OUTLINED = """() => {
 }"""
 
 
+# The result screens need the controller to publish its decisions and light into the
+# observable gate: the core's rewiring (kiosk/gate/controller.py) does; before it lands only
+# the modes reach the display.
+results = pytest.mark.skipif(
+    importlib.util.find_spec("kiosk.gate.controller") is None,
+    reason="the controller does not publish its decisions into the GateView yet",
+)
+
+
 def messages(key: str) -> dict[str, str]:
     return glossary().messages[key]
 
@@ -68,8 +79,6 @@ def messages(key: str) -> dict[str, str]:
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
     need_browser()
     pytest.importorskip("kiosk.web.app", reason="the kiosk's web face is not in this build")
-    if not hasattr(Daemon, "view"):
-        pytest.skip("the daemon does not publish into its observable gate (GateView) yet")
     folder = tmp_path_factory.mktemp("browser")
     scenario = folder / "browser.toml"
     config = Path(__file__).resolve().parents[1] / "config" / "sim.toml"
@@ -107,6 +116,16 @@ def assert_lines(page: Any, *keys: str) -> None:
             assert text == messages(key)[lang]
 
 
+def assert_icon(page: Any, name: str) -> None:
+    """The screen's icon is the kiosk's ``icon-NAME.svg`` (by path, or inlined as data)."""
+    src: str = page.get_attribute("#icon", "src")
+    if src.startswith("data:"):
+        shipped = resources.files("kiosk.web").joinpath("static", f"icon-{name}.svg")
+        assert unquote(src.split(",", 1)[1]) == shipped.read_text(encoding="utf-8")
+    else:
+        assert src.endswith(f"/static/icon-{name}.svg")
+
+
 def sim_control(console: Any, body: dict[str, Any]) -> None:
     """Press the console's button for ``body`` and wait for its answer line."""
     with console.expect_response("**/api/sim/world") as reply:
@@ -126,7 +145,7 @@ def test_idle_screen_in_three_languages(pages: dict[str, Any]) -> None:
     display = pages["display"]
     screen_is(display, "idle", timeout=20_000)  # after the scenario's first visitor
     assert_lines(display, "show_code")
-    assert display.get_attribute("#icon", "src").endswith("icon-qr.svg")
+    assert_icon(display, "qr")
     screenshot(display, "display-idle")
 
 
@@ -150,6 +169,7 @@ def test_a_wrong_password_is_refused_and_the_operator_logs_in(
     assert "admit" in console.inner_text("#decisions").lower()
 
 
+@results
 def test_admit_then_back_to_idle(sim: SimProcess, pages: dict[str, Any]) -> None:
     display, console = pages["display"], pages["console"]
     screen_is(display, "idle")
@@ -157,23 +177,27 @@ def test_admit_then_back_to_idle(sim: SimProcess, pages: dict[str, Any]) -> None
     present(console, "pass", "green")
     screen_is(display, "admit")
     assert_lines(display, "admitted", "welcome")
+    assert_icon(display, "check")
     assert "colour-green" in display.get_attribute("#screen", "class")
     screenshot(display, "display-admit")
     sim.wait_event(lambda e: e["type"] == "passage", since=since)
     screen_is(display, "idle")  # one person's result never stays for the next
 
 
+@results
 def test_deny_shows_the_reason_line(sim: SimProcess, pages: dict[str, Any]) -> None:
     display, console = pages["display"], pages["console"]
     screen_is(display, "idle")
     present(console, "pass", "red")
     screen_is(display, "deny")
     assert_lines(display, "status_not_allowed")
+    assert_icon(display, "cross")
     assert "colour-red" in display.get_attribute("#screen", "class")
     screenshot(display, "display-deny")
     screen_is(display, "idle")  # after deny_light_s
 
 
+@results
 def test_refer_when_the_status_service_is_down(sim: SimProcess, pages: dict[str, Any]) -> None:
     display, console = pages["display"], pages["console"]
     screen_is(display, "idle")
@@ -181,6 +205,7 @@ def test_refer_when_the_status_service_is_down(sim: SimProcess, pages: dict[str,
     present(console, "iin", "green")  # a bare IIN cannot speak for itself
     screen_is(display, "refer")
     assert_lines(display, "unavailable", "see_staff")
+    assert_icon(display, "hand")
     screenshot(display, "display-refer")
     sim_control(console, {"action": "status_service", "mode": "up"})
     screen_is(display, "idle")
@@ -192,6 +217,7 @@ def test_emergency_while_the_fire_alarm_is_open(sim: SimProcess, pages: dict[str
     sim_control(console, {"action": "fire_alarm", "open": True})
     screen_is(display, "emergency")
     assert_lines(display, "emergency")
+    assert_icon(display, "exit")
     assert "flash" in display.get_attribute("#screen", "class")
     screenshot(display, "display-emergency")
     sim.wait_event(lambda e: e["type"] == "alarm", since=since)
@@ -206,6 +232,7 @@ def test_lockdown_from_the_console_is_an_event(sim: SimProcess, pages: dict[str,
     console.click("button[data-action=lockdown]")
     screen_is(display, "lockdown")
     assert_lines(display, "lockdown")
+    assert_icon(display, "padlock")
     screenshot(display, "display-lockdown")
     event = sim.wait_event(lambda e: e["type"] == "command", since=since)
     assert event["cmd"] == "lockdown" and event["ok"] is True
@@ -245,4 +272,5 @@ def test_out_of_order_when_the_kiosk_stops(sim: SimProcess, pages: dict[str, Any
     screen_is(display, "idle")
     assert sim.stop() == 0
     screen_is(display, "out_of_order", timeout=10_000)  # lost for more than 3 s
+    assert_icon(display, "warning")
     screenshot(display, "display-out-of-order")

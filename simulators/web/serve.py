@@ -1,15 +1,15 @@
 """`kiosk sim --web HOST:PORT`: the simulated kiosk's own web server (display and console),
 with the simulated world in the console, and a throwaway console account for the run.
 
-The server is the kiosk's (kiosk/web/app.py ``start_web``) on the daemon's observable gate and
-input; the simulation only adds its world (``console_options={"sim": ...}``: the controls and
-the camera view) and points ``[web]`` at the chosen address and the run's accounts file.
+The server is the daemon's own (kiosk/web/app.py ``WebFace``), started by the daemon; the
+simulation only points ``[web]`` at the chosen address and at the run's accounts file, and
+gives the console its world (``console_options["sim"]``: the controls and the camera view).
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,35 +21,16 @@ from kiosk.web.server import WebServer
 DEFAULT_LISTEN = "127.0.0.1:8088"
 SIM_ACCOUNT = "sim-operator"
 ACCOUNTS_FILE = "console-accounts"
+START_WAIT_S = 15.0
 
 
 @dataclass(frozen=True)
-class SimWeb:
-    """The running server and how to reach it."""
+class Login:
+    """The run's console account."""
 
-    server: WebServer
     account: str
     password: str  # a throwaway simulation account's: printed once, on the terminal
     accounts_file: Path
-
-    @property
-    def display_url(self) -> str:
-        return self.server.url + "/"
-
-    @property
-    def console_url(self) -> str:
-        return self.server.url + "/console"
-
-    def lines(self) -> tuple[str, str]:
-        """The first two lines `kiosk sim --web` prints: where, and how to log in."""
-        return (
-            f"kiosk sim: display {self.display_url}  console {self.console_url}",
-            f"kiosk sim: console login: name {self.account} password {self.password} "
-            f"(a throwaway operator account of this run, in {self.accounts_file})",
-        )
-
-    def stop(self) -> None:
-        self.server.stop()
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -75,41 +56,32 @@ def create_account(folder: Path) -> tuple[str, str, Path]:
     return SIM_ACCOUNT, password, path
 
 
-def start_sim_web(
-    cfg: Config,
-    *,
-    listen: str,
-    view: Any,
-    emit: Callable[[Any], None],
-    liveness: Any,
-    sim: Any,
-) -> SimWeb:
-    """Start the kiosk's web server for the simulated kiosk (``cfg`` as the daemon runs it)
-    with ``sim`` (simulators.web.controls.WorldControls) in the console."""
-    from kiosk import __version__
-    from kiosk.metrics import Metrics
-    from kiosk.web.app import start_web
-
+def web_config(cfg: Config, listen: str) -> tuple[Config, Login]:
+    """``cfg`` with its web server on at ``listen`` and the console's accounts in the run's
+    state folder, where a new operator account is made for this run."""
     host, port = parse_listen(listen)
     name, password, accounts = create_account(cfg.state_dir)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     web = replace(cfg.web, enabled=True, listen=address, accounts_file=str(accounts))
-    cfg = replace(cfg, web=web)
-    metrics = Metrics(version=__version__)
-    view.subscribe(metrics)
-    # The simulation's own first line says where the server listens (and how to log in).
-    server_log = logging.getLogger("kiosk.web.app")
-    level = server_log.level
-    server_log.setLevel(logging.WARNING)
-    try:
-        server = start_web(
-            cfg,
-            view=view,
-            emit=emit,
-            liveness=liveness,
-            metrics=metrics,
-            console_options={"sim": sim},
-        )
-    finally:
-        server_log.setLevel(level)
-    return SimWeb(server, name, password, accounts)
+    return replace(cfg, web=web), Login(name, password, accounts)
+
+
+def wait_for_server(face: Any, alive: Callable[[], bool]) -> WebServer | None:
+    """The daemon's web server once it listens; None when it did not start (the daemon's
+    journal line says why) or the daemon ended first."""
+    deadline = time.monotonic() + START_WAIT_S
+    while time.monotonic() < deadline and alive():
+        server: WebServer | None = face.server
+        if server is not None:
+            return server
+        time.sleep(0.02)  # the daemon starts its server first thing; a few turns at most
+    return None
+
+
+def lines(server: WebServer, login: Login) -> tuple[str, str]:
+    """The first two lines `kiosk sim --web` prints: where to look, how to log in."""
+    return (
+        f"kiosk sim: display {server.url}/  console {server.url}/console",
+        f"kiosk sim: console login: name {login.account} password {login.password} "
+        f"(a throwaway operator account of this run, in {login.accounts_file})",
+    )
