@@ -133,9 +133,10 @@ def sim_control(console: Any, body: dict[str, Any]) -> None:
     assert reply.value.ok and reply.value.json()["ok"], reply.value.text()
 
 
-def present(console: Any, kind: str, status: str) -> None:
+def present(console: Any, kind: str, status: str, source: str = "camera") -> None:
     console.select_option("#sim-kind", kind)
     console.select_option("#sim-status", status)
+    console.select_option("#sim-source", source)
     with console.expect_response("**/api/sim/world") as reply:
         console.click("#sim-present")
     assert reply.value.json()["ok"], reply.value.text()
@@ -202,7 +203,7 @@ def test_refer_when_the_status_service_is_down(sim: SimProcess, pages: dict[str,
     display, console = pages["display"], pages["console"]
     screen_is(display, "idle")
     sim_control(console, {"action": "status_service", "mode": "down"})
-    present(console, "iin", "green")  # a bare IIN cannot speak for itself
+    present(console, "iin", "green", "scanner")  # a bare IIN cannot speak for itself
     screen_is(display, "refer")
     assert_lines(display, "unavailable", "see_staff")
     assert_icon(display, "hand")
