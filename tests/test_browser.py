@@ -221,9 +221,11 @@ def test_emergency_while_the_fire_alarm_is_open(sim: SimProcess, pages: dict[str
     assert_icon(display, "exit")
     assert "flash" in display.get_attribute("#screen", "class")
     screenshot(display, "display-emergency")
-    sim.wait_event(lambda e: e["type"] == "alarm", since=since)
+    sim.wait_event(lambda e: e["type"] == "alarm" and e["input"] == "open", since=since)
     sim_control(console, {"action": "fire_alarm", "open": False})
-    console.click("button[data-action=resume]")  # latched until an operator resumes
+    sim.wait_event(lambda e: e["type"] == "alarm" and e["input"] == "closed", since=since)
+    screen_is(display, "emergency")  # latched until an operator resumes
+    console.click("button[data-action=resume]")
     screen_is(display, "idle")
 
 
