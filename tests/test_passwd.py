@@ -125,7 +125,8 @@ def test_the_file_is_the_one_the_configuration_names(tmp_path, monkeypatch, caps
 
     cfg = load_config(cfg_path)
     expected = accounts_file_of(cfg)
-    assert expected.parent == Path(cfg_path).parent  # beside the configuration by default
+    # [web] accounts_file, by default in the state folder (config/README.md)
+    assert expected == Path(cfg.web.accounts_file) == cfg.state_dir / "console.accounts"
     args = ("alice", "--role", "viewer", "--config", str(cfg_path), "--password-stdin")
     assert passwd(monkeypatch, capsys, *args, stdin="long enough pw\n")[0] == 0
     assert set(parse_accounts(expected.read_text(), where="x")) == {"alice"}
