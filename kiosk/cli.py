@@ -213,19 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     pw = sub.add_parser("passwd", help="add a console account or change its password")
-    pw.add_argument("name", metavar="NAME", help="the account's name (lower case, as for Unix)")
-    pw.add_argument("--role", choices=("viewer", "operator"), help="operator may also act")
-    pw.add_argument("--config", default=_default_config(), help="configuration file")
-    pw.add_argument("--file", default=None, help="accounts file (default: the configuration's)")
-    pw.add_argument("--password-stdin", action="store_true", help="read it from standard input")
-    pw.add_argument("--remove", action="store_true", help="delete the account")
+    from kiosk.web.passwd import add_arguments as add_passwd_arguments
 
-    def cmd_passwd(args: argparse.Namespace) -> int:
-        from kiosk.web.passwd import cmd_passwd as run
-
-        return run(args)
-
-    pw.set_defaults(func=cmd_passwd)
+    add_passwd_arguments(pw, default_config=_default_config())
 
     from simulators.cli import register
 

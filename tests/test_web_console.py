@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from kiosk.clock import FakeClock, rfc3339_ms
+from kiosk.errors import KioskError
 from kiosk.events import Command
 from kiosk.gate.view import GateView, LastDecision
 from kiosk.web.auth import FAILURES_ALLOWED, LOCK_BASE_S, Account, format_accounts, hash_password
@@ -114,6 +116,7 @@ def accounts_file(tmp_path) -> Any:
         "bob": Account("bob", "viewer", hash_password(PASSWORDS["bob"], n=2**10)),
     }
     path.write_text(format_accounts(accounts))
+    path.chmod(0o640)  # as kiosk passwd writes it
     return path
 
 
@@ -130,7 +133,7 @@ def make(tmp_path) -> Iterator[Any]:
             routes,
             view=view,
             emit=gate.emit,
-            accounts=accounts_file(tmp_path),
+            accounts_file=accounts_file(tmp_path),
             session_s=SESSION_S,
             timezone=tz,
             clock=clock,
@@ -200,10 +203,38 @@ def test_a_login_sets_a_strict_http_only_cookie_that_expires(make, caplog) -> No
 
 
 def test_over_tls_the_cookie_is_secure_and_host_only(tmp_path) -> None:
+    import ssl
+
+    from test_fleet_link import _make_pki
+
+    pki = _make_pki(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(pki["server_cert"], pki["server_key"])
     routes = Routes()
-    console = register(routes, view=GateView(), emit=Gate().emit, accounts=tmp_path / "a", tls=True)
-    cookie = console._cookie("tok", 60)
-    assert cookie.startswith("__Host-kiosk_session=tok;") and cookie.endswith("; Secure")
+    register(
+        routes, view=GateView(), emit=Gate().emit, accounts_file=accounts_file(tmp_path), tls=True
+    )
+    with WebServer(routes, host="127.0.0.1", port=0, ssl_context=server_ctx) as server:
+        host, port = server.address
+        client_ctx = ssl.create_default_context(cafile=str(pki["ca"]))
+        conn = http.client.HTTPSConnection(host, port, timeout=10, context=client_ctx)
+        body = json.dumps({"name": "alice", "password": PASSWORDS["alice"]})
+        origin = f"https://{host}:{port}"
+        conn.request("POST", "/console/login", body=body, headers={"Origin": origin})
+        resp = conn.getresponse()
+        resp.read()
+        cookie = resp.getheader("Set-Cookie")
+        conn.request(
+            "POST", "/console/login", body=body, headers={"Origin": f"http://{host}:{port}"}
+        )
+        plain = conn.getresponse()
+        plain.read()
+        conn.close()
+    assert resp.status == 200
+    attrs = [a.strip() for a in cookie.split(";")]
+    assert attrs[0].startswith("__Host-kiosk_session=")
+    assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/"} <= set(attrs)
+    assert plain.status == 403  # an http:// page is another origin than the https:// console
 
 
 def test_a_wrong_password_is_refused_and_logged_without_the_password(make, caplog) -> None:
@@ -556,8 +587,18 @@ def test_a_session_may_hold_a_few_streams_only(make) -> None:
         status, body, _ = c.request("GET", "/api/console/stream")
         assert (status, body["error"]) == (503, "too_many_streams")
     finally:
-        for conn, _ in opened:
+        for conn, resp in opened:
+            resp.close()
             conn.close()
+    # A closed page gives its slot back once its stream next writes (here: the next change).
+    deadline = time.monotonic() + 10
+    while rig.console._streams and time.monotonic() < deadline:
+        rig.view.publish(occupancy=int(time.monotonic() * 1000) % 1000)
+        time.sleep(0.05)
+    assert rig.console._streams == {}
+    conn, resp = _stream(c)
+    conn.close()
+    assert resp.status == 200
 
 
 # -- the simulated world ------------------------------------------------------------------
@@ -682,7 +723,7 @@ def test_real_presentations_through_the_gate_show_pseudonyms_only(
         routes,
         view=view,
         emit=gate.controller.emit,
-        accounts=accounts_file(tmp_path),
+        accounts_file=accounts_file(tmp_path),
         timezone="Asia/Almaty",
     )
     server = WebServer(routes, host="127.0.0.1", port=0).start()
@@ -698,6 +739,9 @@ def test_real_presentations_through_the_gate_show_pseudonyms_only(
             "alice",
             True,
         )
+        assert gate.command("reset_occupancy", origin="mqtt") == (True, None)
+        mqtt = gate.wait(lambda e: e["type"] == "command" and e["cmd"] == "reset_occupancy")[0]
+        assert mqtt["via"] == "mqtt" and "account" not in mqtt
         iin_green = next(p for p in population.with_status("green") if p.sub.startswith("iin:"))
         iin_red = next(p for p in population.with_status("red") if p.sub.startswith("iin:"))
         passport = next(p for p in population.people if p.sub.startswith("passport:"))
@@ -724,7 +768,10 @@ def test_real_presentations_through_the_gate_show_pseudonyms_only(
     assert len(rows) == 4
     assert all(re.fullmatch(r"[0-9a-f]{20}", r["subject"] or "") for r in rows)
     assert {r["reason"] for r in rows} >= {"admitted", "status_not_allowed"}
-    assert state["commands"][0]["account"] == "alice"
+    assert [(r["cmd"], r["via"], r["account"]) for r in state["commands"]] == [
+        ("reset_occupancy", "mqtt", None),
+        ("open_once", "console", "alice"),
+    ]
     shown = json.dumps(state) + json.dumps(pushed) + "".join(p.decode() for p in pages)
     secrets_ = [
         iin_green.sub[4:],
@@ -740,3 +787,105 @@ def test_real_presentations_through_the_gate_show_pseudonyms_only(
     ]
     for secret in secrets_:
         assert secret not in shown, secret
+
+
+def test_the_options_come_from_the_configuration(tmp_path) -> None:
+    from kiosk.config import load_config
+    from kiosk.web.console import console_options
+    from support import write_config
+
+    cfg = load_config(write_config(tmp_path, None, policy={"timezone": "Asia/Almaty"}))
+    options = console_options(cfg)
+    assert options["accounts_file"] == tmp_path / "state" / "console.accounts"
+    assert options["timezone"] == "Asia/Almaty"
+    console = register(Routes(), view=GateView(), emit=Gate().emit, **options)
+    assert console.zone_name == "Asia/Almaty"
+    assert console.accounts.path == options["accounts_file"]
+
+
+def test_the_start_says_who_can_log_in(tmp_path, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="kiosk.web.console"):
+        register(Routes(), view=GateView(), emit=Gate().emit, accounts_file=tmp_path / "none")
+        register(Routes(), view=GateView(), emit=Gate().emit, accounts_file=accounts_file(tmp_path))
+    assert (
+        f"nobody can log in: {tmp_path / 'none'} does not exist: run `kiosk passwd" in caplog.text
+    )
+    assert f"console: 2 account(s) in {tmp_path / 'console-accounts'}" in caplog.text
+    assert "readable by every user" not in caplog.text
+    (tmp_path / "console-accounts").chmod(0o644)
+    register(
+        Routes(), view=GateView(), emit=Gate().emit, accounts_file=tmp_path / "console-accounts"
+    )
+    assert "console-accounts is readable by every user: chmod 0640 it" in caplog.text
+
+
+def test_the_charts_start_from_todays_records_in_the_store(tmp_path, caplog) -> None:
+    from zoneinfo import ZoneInfo
+
+    from kiosk.store import EventStore
+    from kiosk.web.console_state import today_from_store
+
+    clock = FakeClock(start=1_764_590_400.0)  # 17:00 in Almaty
+    zone = ZoneInfo("Asia/Almaty")
+    path = tmp_path / "events.sqlite"
+    store = EventStore(path, kiosk_id="k1", venue_id="v1", clock=clock)
+    clock.advance(-20 * 3600)  # yesterday 21:00 local
+    store.record("passage", direction="entry", subject=None)
+    clock.advance(20 * 3600 - 1800)  # today 16:30
+    store.record("passage", direction="entry", subject=None)
+    store.record("decision", decision="admit", reason="admitted", latency_ms=90.0)
+    clock.advance(1800)
+    store.close()
+    events = today_from_store(path, clock=clock, zone=zone)
+    assert [e["type"] for e in events] == ["passage", "decision"]
+    view = GateView()
+    console = register(
+        Routes(),
+        view=view,
+        emit=Gate().emit,
+        accounts_file=tmp_path / "a",
+        timezone="Asia/Almaty",
+        clock=clock,
+        history=events,
+    )
+    charts = console.stats.charts()
+    assert charts["entries_per_hour"][16] == 1 and sum(charts["entries_per_hour"]) == 1
+    assert sum(charts["latency_counts"]) == 1
+    assert today_from_store(tmp_path / "missing.sqlite", clock=clock, zone=zone) == []
+    assert "today's charts start empty" in caplog.text
+
+
+def test_register_takes_what_the_web_app_offers(tmp_path) -> None:
+    """kiosk/web/app.py calls ``register`` with the names it offers, those ``register`` names
+    only, and leaves the console off when a parameter without a default is not offered."""
+    import inspect
+    from types import SimpleNamespace
+
+    offered = {
+        "web_cfg": SimpleNamespace(tls_cert="/etc/k.crt", tls_key="/etc/k.key"),
+        "view": GateView(),
+        "emit": Gate().emit,
+        "liveness": object(),
+        "metrics": object(),
+        "accounts_file": str(accounts_file(tmp_path)),
+        "session_s": 1800.0,
+        "now": lambda: 0.0,
+    }
+    params = list(inspect.signature(register).parameters.values())[1:]
+    required = {p.name for p in params if p.default is inspect.Parameter.empty}
+    assert required <= set(offered)
+    names = {p.name for p in params}
+    console = register(Routes(), **{k: v for k, v in offered.items() if k in names})
+    assert console.tls is True and console.sessions.session_s == 1800.0
+    assert console.cookie_name == "__Host-kiosk_session"
+
+
+def test_the_accounts_may_be_given_as_a_path_or_read_already(tmp_path) -> None:
+    from kiosk.web.auth import Accounts
+
+    path = accounts_file(tmp_path)
+    for given in ({"accounts": str(path)}, {"accounts": Accounts(path)}, {"accounts_file": path}):
+        console = register(Routes(), view=GateView(), emit=Gate().emit, **given)
+        assert set(console.accounts.all()) == {"alice", "bob"}
+    with pytest.raises(KioskError, match="accounts_file"):
+        register(Routes(), view=GateView(), emit=Gate().emit)

@@ -1,6 +1,6 @@
 """The technician console (display.md, The console): ``/console`` and its API.
 
-``register(routes, view=, emit=, accounts=, ...)`` adds the page, its assets and the API
+``register(routes, view=, emit=, accounts_file=, ...)`` adds the page, its assets and the API
 (WEB.md): ``POST /console/login`` and ``/console/logout``, ``GET /api/console/state``,
 ``GET /api/console/stream`` (Server-Sent Events, event ``state``) and ``POST
 /api/console/action``; with a simulated world also ``POST /api/sim/world`` and ``GET
@@ -16,6 +16,7 @@ the account and the client's address, never a password.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -24,11 +25,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kiosk.clock import Clock, SystemClock
+from kiosk.errors import KioskError
 from kiosk.events import Command  # the one import of the controller's inputs (WEB.md)
 from kiosk.gate.view import GateView
 from kiosk.web import sim_controls
@@ -44,6 +45,7 @@ from kiosk.web.auth import (
     csrf_ok,
 )
 from kiosk.web.console_state import ConsoleStats, console_state
+from kiosk.web.guard import Refusal, check_origin, guarded, json_answer, json_body
 from kiosk.web.server import EventStream, Request, Response, Routes, sse_frame
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 ACTIONS = ("open_once", "lockdown", "resume", "reset_occupancy")
 COOKIE = "kiosk_session"
 SECURE_COOKIE = "__Host-kiosk_session"  # the browser keeps it to this origin, over TLS only
-DEFAULT_SESSION_S = 8 * 3600.0
+DEFAULT_SESSION_S = 3600.0  # [web] session_s's default
 #: Console requests are small; anything larger is not the page's.
 MAX_JSON_BYTES = 4096
 ACTION_WAIT_S = 5.0
@@ -64,27 +66,6 @@ STATIC_FILES = {
     "console.css": "text/css; charset=utf-8",
     "console-logo.svg": "image/svg+xml",
 }
-
-
-class EmitCommand(Protocol):
-    """The controller's input: ``emit`` (kiosk.events.Emit) takes a Command among others."""
-
-    def __call__(self, event: Command, /) -> None: ...
-
-
-class _Refusal(Exception):
-    def __init__(self, status: int, error: str, headers: list[tuple[str, str]] | None = None):
-        super().__init__(error)
-        self.status, self.error, self.headers = status, error, headers or []
-
-
-def _json(status: int, body: Mapping[str, Any], headers: list[tuple[str, str]] | None = None):
-    return Response(
-        status,
-        json.dumps(body, ensure_ascii=False).encode(),
-        "application/json; charset=utf-8",
-        [("Cache-Control", "no-store"), *(headers or [])],
-    )
 
 
 @dataclass
@@ -117,39 +98,20 @@ class Console:
         token = req.cookies.get(self.cookie_name)
         session = self.sessions.get(token)
         if session is None:
-            raise _Refusal(401, "login")
+            raise Refusal(401, "login")
         account = self.accounts.get(session.name)
         if account is None:  # removed since: its sessions end
             self.sessions.end_for(session.name)
-            raise _Refusal(401, "login")
+            raise Refusal(401, "login")
         return session, account
 
     def check_origin(self, req: Request) -> None:
         """Refuse a request another site's page made (Origin or Referer not ours)."""
-        host = req.header("host")
-        scheme = "https" if self.tls else "http"
-        ours = {f"{scheme}://{host}"} if host else set()
-        ours |= self.allowed_origins
-        origin = req.header("origin")
-        if origin and origin not in ours:
-            raise _Refusal(403, "origin")
-        referer = req.header("referer")
-        if referer:
-            parts = urlsplit(referer)
-            if f"{parts.scheme}://{parts.netloc}" not in ours:
-                raise _Refusal(403, "origin")
+        check_origin(req, tls=self.tls, allowed=self.allowed_origins)
 
     def body_of(self, req: Request) -> dict[str, Any]:
         """The request's JSON object (400 when too large, malformed or not an object)."""
-        if len(req.body) > MAX_JSON_BYTES:
-            raise _Refusal(400, "too_large")
-        try:
-            body = json.loads(req.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _Refusal(400, "malformed_json") from exc
-        if not isinstance(body, dict):
-            raise _Refusal(400, "malformed_json")
-        return body
+        return json_body(req, MAX_JSON_BYTES)
 
     def post_of(self, req: Request, *, act: bool) -> tuple[Session, Account, dict[str, Any]]:
         """A state-changing request: session, same origin, CSRF token, and the role."""
@@ -159,8 +121,8 @@ class Console:
             body = self.body_of(req)
             offered = body.get("csrf", req.header("x-csrf-token") or None)
             if not csrf_ok(session, offered):
-                raise _Refusal(403, "csrf")
-        except _Refusal as refused:
+                raise Refusal(403, "csrf")
+        except Refusal as refused:
             if refused.status == 403:
                 log.warning(
                     "console: %s %s by %s from %s refused (%s)",
@@ -178,7 +140,7 @@ class Console:
                 req.client,
                 _word(body.get("action")),
             )
-            raise _Refusal(403, "viewer")
+            raise Refusal(403, "viewer")
         return session, account, body
 
     # -- handlers ---------------------------------------------------------------------
@@ -193,14 +155,14 @@ class Console:
         body = self.body_of(req)
         name, password = body.get("name"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str) or len(name) > 64:
-            raise _Refusal(400, "name_and_password")
+            raise Refusal(400, "name_and_password")
         if len(password) > MAX_PASSWORD:
-            raise _Refusal(400, "name_and_password")
+            raise Refusal(400, "name_and_password")
         keys = (f"addr:{req.client}", f"account:{name}")
         wait = self.limiter.locked_for(*keys)
         if wait > 0:
             retry = str(math.ceil(wait))
-            raise _Refusal(429, "locked", [("Retry-After", retry)])
+            raise Refusal(429, "locked", [("Retry-After", retry)])
         account = authenticate(self.accounts, name, password)
         if account is None:
             failures = self.limiter.failed(*keys)
@@ -218,11 +180,11 @@ class Console:
             problem = self.accounts.problem
             if problem:
                 log.warning("console: nobody can log in: %s", problem)
-            raise _Refusal(401, "bad_login")
+            raise Refusal(401, "bad_login")
         self.limiter.succeeded(*keys)
         session = self.sessions.create(account.name)
         log.info("console: %s (%s) logged in from %s", account.name, account.role, req.client)
-        return _json(
+        return json_answer(
             200,
             {"ok": True, "csrf": session.csrf, "account": _account(account)},
             [("Set-Cookie", self._cookie(session.token, self.sessions.session_s))],
@@ -233,14 +195,14 @@ class Console:
         session, account, _ = self.post_of(req, act=False)
         self.sessions.end(session.token)
         log.info("console: %s logged out from %s", account.name, req.client)
-        return _json(200, {"ok": True}, [("Set-Cookie", self._cookie("", 0))])
+        return json_answer(200, {"ok": True}, [("Set-Cookie", self._cookie("", 0))])
 
     def state(self, req: Request) -> Response:
         """The console's state now, with the session's CSRF token."""
         session, account = self.session_of(req)
         body = self._state()
         body.update(csrf=session.csrf, account=_account(account))
-        return _json(200, body)
+        return json_answer(200, body)
 
     def stream(self, req: Request) -> EventStream | Response:
         """Server push: a ``state`` event at every change of the gate or a new record."""
@@ -248,7 +210,7 @@ class Console:
         with self._streams_lock:
             mine = self._streams.get(session.token, 0)
             if sum(self._streams.values()) >= MAX_STREAMS or mine >= MAX_STREAMS_PER_SESSION:
-                raise _Refusal(503, "too_many_streams")
+                raise Refusal(503, "too_many_streams")
             self._streams[session.token] = mine + 1
         return EventStream(_Slotted(self._frames(req, session.token), self._release(session.token)))
 
@@ -257,7 +219,7 @@ class Console:
         _, account, body = self.post_of(req, act=True)
         action = body.get("action")
         if action not in ACTIONS:
-            raise _Refusal(400, "unknown_action")
+            raise Refusal(400, "unknown_action")
         ok, error = self._command(action, account.name)
         log.log(
             logging.INFO if ok else logging.WARNING,
@@ -268,7 +230,7 @@ class Console:
             "done" if ok else f"refused ({error})",
         )
         status = 504 if error == "no_answer" else 200
-        return _json(status, {"ok": ok, "error": error, "action": action})
+        return json_answer(status, {"ok": ok, "error": error, "action": action})
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -281,7 +243,8 @@ class Console:
         seen = -1
         idle = 0.0
         while not req.stopping.is_set():
-            if self.sessions.get(token) is None:  # logged out or expired: the page logs in
+            session = self.sessions.get(token)
+            if session is None or self.accounts.get(session.name) is None:  # the page logs in
                 yield sse_frame(json.dumps({"login": True}), event="logout")
                 return
             now = self.stats.changes
@@ -340,17 +303,6 @@ class Console:
             parts.append("Secure")
         return "; ".join(parts)
 
-    def guarded(self, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
-        """A handler answering refusals (_Refusal) as JSON, with the console's headers."""
-
-        def serve(req: Request) -> Any:
-            try:
-                return handler(req)
-            except _Refusal as refused:
-                return _json(refused.status, {"ok": False, "error": refused.error}, refused.headers)
-
-        return serve
-
 
 class _Slotted:
     """A stream's frames that give back their stream slot when closed or ended (the server
@@ -387,10 +339,31 @@ def _word(value: object) -> str:
     return value if isinstance(value, str) and value.isidentifier() and len(value) < 40 else "?"
 
 
+def _static(name: str) -> Callable[[Request], Response]:
+    return lambda req: static_response(name)
+
+
 def static_response(name: str) -> Response:
     """One of the console's files from the package (kiosk/web/static)."""
     data = resources.files("kiosk.web").joinpath("static", name).read_bytes()
     return Response(200, data, STATIC_FILES[name], [("Cache-Control", "no-cache")])
+
+
+def console_options(cfg: Any) -> dict[str, Any]:
+    """``register``'s options from a configuration: the accounts file (``[web]
+    accounts_file``), the login's length (``[web] session_s``) when the section has it, and
+    the venue's time zone (``[policy] timezone``)."""
+    from kiosk.web.passwd import accounts_file_of
+
+    options: dict[str, Any] = {
+        "accounts_file": accounts_file_of(cfg),
+        "timezone": cfg.policy_section.timezone,
+    }
+    web = getattr(cfg, "web", None)
+    if web is not None:
+        options["web_cfg"] = web
+        options["session_s"] = float(web.session_s)
+    return options
 
 
 def register(
@@ -398,10 +371,12 @@ def register(
     *,
     view: GateView,
     emit: Callable[[Any], None],
-    accounts: Accounts | str | os.PathLike[str],
+    accounts_file: str | os.PathLike[str] | None = None,
+    accounts: Accounts | str | os.PathLike[str] | None = None,
     session_s: float = DEFAULT_SESSION_S,
     timezone: str = "UTC",
-    tls: bool = False,
+    web_cfg: Any = None,
+    tls: bool | None = None,
     clock: Clock | None = None,
     sim: sim_controls.SimWorld | None = None,
     allowed_origins: Iterable[str] = (),
@@ -409,19 +384,33 @@ def register(
 ) -> Console:
     """Add the console's routes; returns the Console (tests and the simulation use it).
 
-    ``accounts``: the accounts file (``[web] accounts_file``) or an :class:`Accounts`;
-    ``session_s``: how long a login lasts; ``timezone``: the venue's ([policy] timezone);
-    ``tls``: the server speaks HTTPS (Secure cookies); ``sim``: the simulated world, which
-    adds its controls and camera view; ``history``: records of today made before this
-    start (from the event store), for the charts.
+    - ``accounts_file``: the accounts file (``[web] accounts_file``); ``accounts``: the
+      same, or an :class:`Accounts` read already;
+    - ``session_s``: how long a login lasts (``[web] session_s``);
+    - ``timezone``: the venue's (``[policy] timezone``): decisions' times, today's charts;
+    - ``web_cfg``: the ``[web]`` section, whose certificate means HTTPS (``tls`` says so
+      directly): Secure cookies;
+    - ``sim``: the simulated world, which adds its controls and camera view;
+    - ``history``: today's records made before this start, for the charts
+      (``console_state.today_from_store(store path, ...)``).
+
+    :func:`console_options` gives the configuration's.
     """
+    if accounts is None:
+        if accounts_file is None:
+            raise KioskError("the console needs its accounts file ([web] accounts_file)")
+        accounts = Accounts(accounts_file)
+    elif not isinstance(accounts, Accounts):
+        accounts = Accounts(accounts)
+    if tls is None:
+        tls = bool(web_cfg is not None and web_cfg.tls_cert and web_cfg.tls_key)
     clock = clock or SystemClock()
     zone = ZoneInfo(timezone)
     stats = ConsoleStats(zone=zone, clock=clock)
     console = Console(
         view=view,
         emit=emit,
-        accounts=accounts if isinstance(accounts, Accounts) else Accounts(accounts),
+        accounts=accounts,
         sessions=Sessions(session_s=session_s, monotonic=clock.monotonic),
         limiter=LoginLimiter(monotonic=clock.monotonic),
         stats=stats,
@@ -430,18 +419,28 @@ def register(
         sim=sim,
         allowed_origins=frozenset(allowed_origins),
     )
+    known = console.accounts.all()
+    if known:
+        log.info("console: %d account(s) in %s", len(known), console.accounts.path)
+        with contextlib.suppress(OSError):
+            if console.accounts.path.stat().st_mode & 0o007:  # hashes can be attacked offline
+                log.warning(
+                    "console: %s is readable by every user: chmod 0640 it", console.accounts.path
+                )
+    else:  # say it at start: otherwise the first sign is a technician who cannot log in
+        log.warning("console: nobody can log in: %s", console.accounts.problem)
     view.subscribe(stats)
     stats.seed(history)
     stats.seed(view.recent(200))
-    g = console.guarded
+    g = guarded
     routes.add("GET", "/console", g(console.page))
     for name in STATIC_FILES:
-        routes.add("GET", f"/static/{name}", g(lambda req, n=name: static_response(n)))
+        routes.add("GET", f"/static/{name}", g(_static(name)))
     routes.add("POST", "/console/login", g(console.login))
     routes.add("POST", "/console/logout", g(console.logout))
     routes.add("GET", "/api/console/state", g(console.state))
     routes.add("GET", "/api/console/stream", g(console.stream))
     routes.add("POST", "/api/console/action", g(console.action))
     if sim is not None:
-        sim_controls.register(routes, console=console, sim=sim, refusal=_Refusal, answer=_json)
+        sim_controls.register(routes, console=console, sim=sim)
     return console

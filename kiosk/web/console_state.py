@@ -10,6 +10,8 @@ anything else would lose it here.
 from __future__ import annotations
 
 import bisect
+import logging
+import os
 import re
 import threading
 from collections import deque
@@ -25,6 +27,7 @@ DECISIONS_SHOWN = 50
 COMMANDS_SHOWN = 10
 #: Upper edges of the latency histogram's bars, in milliseconds (the last bar is the rest).
 LATENCY_EDGES_MS = (50, 100, 200, 300, 500, 1000, 2000)
+log = logging.getLogger(__name__)
 _PSEUDONYM = re.compile(r"[0-9a-f]{20}")
 _WORDS = re.compile(r"[a-z_]{1,40}")
 
@@ -145,6 +148,25 @@ class ConsoleStats:
         with self._cond:
             self._cond.wait_for(lambda: self._changes > after, timeout)
             return self._changes
+
+
+def today_from_store(
+    path: str | os.PathLike[str], *, clock: Clock, zone: tzinfo
+) -> list[Mapping[str, Any]]:
+    """Today's records (venue time) from the event store, read-only, for the charts of a
+    console that starts in the middle of the day; none (and one journal line) when the store
+    cannot be read: the charts then count from now."""
+    from kiosk.errors import StoreError
+    from kiosk.report.query import read_period
+
+    now = datetime.fromtimestamp(clock.time(), zone)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        extract = read_period(path, midnight.timestamp(), clock.time() + 1)
+    except (StoreError, OSError) as exc:
+        log.warning("console: today's charts start empty: %s", exc)
+        return []
+    return [event for _, event in extract.events]
 
 
 def local_time(epoch_or_event: float | Mapping[str, Any], zone: tzinfo) -> str | None:

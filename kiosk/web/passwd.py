@@ -22,6 +22,7 @@ from typing import Any
 
 from kiosk.errors import KioskError
 from kiosk.web.auth import (
+    ROLES,
     Account,
     AccountsError,
     check_name,
@@ -31,19 +32,32 @@ from kiosk.web.auth import (
     parse_accounts,
 )
 
-ACCOUNTS_FILE = "console-accounts"
+ACCOUNTS_FILE = "console.accounts"
 FILE_MODE = 0o640
 EX_USAGE = 2
 
 
+def add_arguments(p: argparse.ArgumentParser, *, default_config: str) -> None:
+    """The command's arguments; the command runs :func:`cmd_passwd`."""
+    p.add_argument("name", metavar="NAME", help="the account's name (lower case, as for Unix)")
+    p.add_argument("--role", choices=ROLES, help="viewer sees everything; operator may also act")
+    p.add_argument("--config", default=default_config, help="configuration file")
+    p.add_argument("--file", default=None, help="accounts file (default: the configuration's)")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p.add_argument("--remove", action="store_true", help="delete the account")
+    p.set_defaults(func=cmd_passwd)
+
+
 def accounts_file_of(cfg: Any) -> Path:
-    """The accounts file a configuration names: ``[web] accounts_file``, or beside the
-    configuration file when the section does not name one."""
+    """The accounts file a configuration names: ``[web] accounts_file`` (the loader fills in
+    ``state_dir/console.accounts`` when it is not given)."""
     web = getattr(cfg, "web", None)
     named = getattr(web, "accounts_file", None) if web is not None else None
     if named:
         return Path(named)
-    return Path(cfg.path).parent / ACCOUNTS_FILE
+    return Path(cfg.state_dir) / ACCOUNTS_FILE
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:

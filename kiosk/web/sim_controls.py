@@ -16,9 +16,10 @@ Requests are checked here against the agreed shapes (WEB.md) before the world se
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kiosk.web.guard import Refusal, guarded, json_answer
 from kiosk.web.server import Request, Response, Routes
 
 if TYPE_CHECKING:
@@ -78,8 +79,6 @@ def register(
     *,
     console: Console,
     sim: SimWorld,
-    refusal: Callable[..., Exception],
-    answer: Callable[..., Response],
 ) -> None:
     """Add ``POST /api/sim/world`` (operators) and ``GET /api/sim/camera.png`` (everyone
     logged in)."""
@@ -88,7 +87,7 @@ def register(
         _, account, body = console.post_of(req, act=True)
         action = checked(body)
         if action is None:
-            raise refusal(400, "unknown_sim_action")
+            raise Refusal(400, "unknown_sim_action")
         ok, error = sim.act(action)
         log.info(
             "console: %s drove the simulated world from %s: %s: %s",
@@ -97,7 +96,7 @@ def register(
             " ".join(str(v) for v in action.values()),
             "done" if ok else f"refused ({error})",
         )
-        return answer(200, {"ok": ok, "error": error, "action": action["action"]})
+        return json_answer(200, {"ok": ok, "error": error, "action": action["action"]})
 
     def camera(req: Request) -> Response:
         console.session_of(req)
@@ -106,5 +105,5 @@ def register(
             return Response(204, b"", "image/png", [("Cache-Control", "no-store")])
         return Response(200, png, "image/png", [("Cache-Control", "no-store")])
 
-    routes.add("POST", "/api/sim/world", console.guarded(world))
-    routes.add("GET", "/api/sim/camera.png", console.guarded(camera))
+    routes.add("POST", "/api/sim/world", guarded(world))
+    routes.add("GET", "/api/sim/camera.png", guarded(camera))
