@@ -165,6 +165,8 @@ def test_a_wrong_password_is_refused_and_the_operator_logs_in(
     console.wait_for_selector("#live", state="visible")
     console.wait_for_selector("#sim", state="visible")  # the simulated world is there
     assert sim.account in console.inner_text("#who")
+    state = console.request.get(sim.base + "/api/console/state").json()
+    assert state["simulation"] is True and state["timezone"] == "Asia/Almaty"  # the venue's
     # The scenario's first visitor is among the last decisions.
     console.wait_for_selector("#decisions tr")
     assert "admit" in console.inner_text("#decisions").lower()

@@ -97,8 +97,6 @@ def build_routes(
             "liveness": liveness,
             "metrics": metrics,
             "accounts_file": web_cfg.accounts_file,
-            "accounts": web_cfg.accounts_file,  # the console's name for it
-            "tls": bool(web_cfg.tls_cert and web_cfg.tls_key),
             "session_s": web_cfg.session_s,
             "now": now,
             **(console_options or {}),
