@@ -231,3 +231,19 @@ def test_kiosk_sim_refuses_a_bad_or_remote_web_address() -> None:
     out = _kiosk_sim("--web", "0.0.0.0:0", "--count", "0")
     assert out.returncode == 2 and "loopback only" in out.stderr
     assert _kiosk_sim("--pretty", "--json").returncode == 2  # one or the other
+
+
+def test_the_tap_passes_the_cameras_faults_to_the_driver(world: World) -> None:
+    tap = FrameTap(world.camera)
+    world.camera.reappear()
+    tap.open()
+    assert tap.read() is not None
+    frame, age = tap.last()
+    assert frame is not None and age is not None and age >= 0
+    tap.vanish()  # the simulator's own controls reach through the tap
+    with pytest.raises(DeviceError):
+        tap.read()
+    with pytest.raises(DeviceError):
+        tap.open()
+    assert tap.last()[0] is frame  # the last frame stays for the view
+    world.camera.reappear()
