@@ -247,3 +247,18 @@ def test_the_tap_passes_the_cameras_faults_to_the_driver(world: World) -> None:
         tap.open()
     assert tap.last()[0] is frame  # the last frame stays for the view
     world.camera.reappear()
+
+
+def test_a_jpeg_frame_is_drawn_too(world: World) -> None:
+    # What an MJPG camera hands over (the simulated one too, once it sends MJPG): the JPEG
+    # bytes, bare or wrapped like drivers/frames.py's MjpegFrame.
+    gray = np.full((120, 160), 128, np.uint8)
+    jpeg = cv2.imencode(".jpg", gray)[1].reshape(-1)
+
+    class Wrapped:
+        def __init__(self, data: np.ndarray) -> None:
+            self.data = data
+
+    for frame in (jpeg, Wrapped(jpeg)):
+        png, found = render_png(frame)
+        assert found == 0 and cv2.imdecode(np.frombuffer(png, np.uint8), 1).shape[1] == 160

@@ -32,7 +32,7 @@ class FrameSource(Protocol):
     name: str
 
     def open(self) -> None: ...
-    def read(self) -> np.ndarray | None: ...
+    def read(self) -> Any: ...
     def close(self) -> None: ...
 
 
@@ -43,15 +43,16 @@ class FrameTap:
         self._source = source
         self.name = source.name
         self._lock = threading.Lock()
-        self._last: np.ndarray | None = None
+        self._last: Any = None
         self._at = 0.0
 
     def open(self) -> None:
         """Connect to the camera (its errors pass through unchanged)."""
         self._source.open()
 
-    def read(self) -> np.ndarray | None:
-        """The camera's next frame, remembered for the view before it goes to the driver."""
+    def read(self) -> Any:
+        """The camera's next frame (an image or a JPEG), remembered for the view before it
+        goes to the driver."""
         frame = self._source.read()
         if frame is not None:
             with self._lock:
@@ -64,7 +65,7 @@ class FrameTap:
         """Disconnect (the last frame stays for the view)."""
         self._source.close()
 
-    def last(self) -> tuple[np.ndarray | None, float | None]:
+    def last(self) -> tuple[Any, float | None]:
         """The newest frame and its age in seconds (None, None before the first)."""
         with self._lock:
             if self._last is None:
@@ -76,16 +77,20 @@ class FrameTap:
         return getattr(self._source, name)
 
 
-def as_image(frame: np.ndarray) -> np.ndarray:
-    """A frame as a BGR image: a raw MJPG buffer (1-D JPEG bytes) is decoded, gray widened."""
-    if frame.ndim == 1 or (frame.ndim == 2 and frame.shape[0] == 1 and frame.dtype == np.uint8):
-        decoded = cv2.imdecode(frame.reshape(-1), cv2.IMREAD_COLOR)
+def as_image(frame: Any) -> np.ndarray:
+    """A frame as a BGR image: a raw MJPG buffer (1-D JPEG bytes, bare or as the camera
+    driver's ``MjpegFrame`` with its ``data``) is decoded, gray widened."""
+    pixels: np.ndarray = frame if isinstance(frame, np.ndarray) else frame.data
+    # (drivers/frames.py MjpegFrame: the JPEG bytes, not yet decoded, in ``data``.)
+    if pixels.ndim == 1 or (pixels.ndim == 2 and pixels.shape[0] == 1):
+        decoded: np.ndarray | None = cv2.imdecode(pixels.reshape(-1), cv2.IMREAD_COLOR)
         if decoded is None:
             raise ValueError("the camera's frame is not a JPEG image")
         return decoded
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    return frame.copy()
+    if pixels.ndim == 2:
+        widened: np.ndarray = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+        return widened
+    return pixels.copy()
 
 
 def find_codes(image: np.ndarray) -> list[np.ndarray]:
@@ -103,7 +108,7 @@ def find_codes(image: np.ndarray) -> list[np.ndarray]:
     return corners
 
 
-def render_png(frame: np.ndarray | None, *, age_s: float | None = None) -> tuple[bytes, int]:
+def render_png(frame: Any, *, age_s: float | None = None) -> tuple[bytes, int]:
     """(PNG bytes, number of codes outlined) for ``frame``, at most `VIEW_WIDTH` wide; a grey
     card saying "no frame" before the camera delivered one. The code's text is never written
     on the image."""
