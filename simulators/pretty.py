@@ -1,4 +1,4 @@
-"""`kiosk sim --pretty`: one readable line per decision (and per change of mode).
+"""`kiosk sim --pretty`: one readable line per decision (and per change of mode, per command).
 
 For a person watching the simulation in a terminal: the local time, the decision, the reason
 in words (the display's own catalogue, kiosk/glossary/reasons.toml), where the code came
@@ -55,7 +55,7 @@ def event_line(
     tz: tzinfo | None = None,
 ) -> str | None:
     """The readable line of ``event``, or None when it gets none (passages, alarms...: the
-    decision lines and the mode lines tell the story; ``--json`` has everything)."""
+    decision, mode and command lines tell the story; ``--json`` has everything)."""
     kind = event.get("type")
     if kind == "decision":
         return decision_line(event, gate=gate, note=note, colour=colour, tz=tz)
@@ -64,6 +64,13 @@ def event_line(
         cause = event.get("cause")
         text = f"{local_time(str(event.get('ts', '')), tz)}  {word}  {event.get('mode')}"
         return text + (f" ({cause})" if cause else "") + (f"  · {note}" if note else "")
+    if kind == "command":
+        word = _paint("CMD".ljust(_WIDTH), "mode", colour)
+        who = event.get("account")
+        origin = f"{event.get('origin', '?')}" + (f" ({who})" if who else "")
+        result = "ok" if event.get("ok") else f"refused ({event.get('error')})"
+        ts = local_time(str(event.get("ts", "")), tz)
+        return f"{ts}  {word}  {event.get('cmd')} from {origin}: {result}"
     return None
 
 

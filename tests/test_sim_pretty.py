@@ -77,6 +77,14 @@ def test_mode_changes_get_a_line_other_records_none() -> None:
     assert event_line({"type": "passage", "ts": "2026-12-01T09:00:00Z"}) is None
 
 
+def test_an_operator_command_gets_a_line() -> None:
+    cmd = {"type": "command", "ts": "2026-12-01T09:00:00Z", "cmd": "lockdown", "ok": True}
+    line = event_line(cmd | {"origin": "console", "account": "alice"}, tz=ALMATY)
+    assert line == "14:00:00  CMD     lockdown from console (alice): ok"
+    refused = event_line(cmd | {"origin": "mqtt", "ok": False, "error": "replayed"})
+    assert refused is not None and refused.endswith("from mqtt: refused (replayed)")
+
+
 def test_a_bad_timestamp_is_shown_as_it_came() -> None:
     assert local_time("yesterday") == "yesterday"
 
