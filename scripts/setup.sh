@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Shared set-up of the two README commands: Debian packages (when missing and run as root),
 # a virtual environment in .venv, and the kiosk installed into it with its test tools.
+# chromium is the browser of the real-browser tests (tests/test_browser.py), driven by
+# Playwright for Python; Playwright's own browser download is never used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_debs=()
-for pkg in libzbar0 mosquitto mosquitto-clients python3-venv; do
+for pkg in libzbar0 mosquitto mosquitto-clients python3-venv chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_debs+=("$pkg")
 done
 if [ "${#need_debs[@]}" -gt 0 ]; then

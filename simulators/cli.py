@@ -76,6 +76,28 @@ def _add_sim(s: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use an MQTT broker that is not on loopback (topics still under sim/)",
     )
+    s.add_argument(
+        "--web",
+        nargs="?",
+        const="127.0.0.1:8088",
+        metavar="HOST:PORT",
+        help="also serve the display and the console (default 127.0.0.1:8088; port 0: any)",
+    )
+    out = s.add_mutually_exclusive_group()
+    out.add_argument(
+        "--pretty",
+        dest="output",
+        action="store_const",
+        const="pretty",
+        help="one readable line per decision (the default on a terminal)",
+    )
+    out.add_argument(
+        "--json",
+        dest="output",
+        action="store_const",
+        const="json",
+        help="one JSON line per recorded event (the default otherwise)",
+    )
     s.set_defaults(func=run_sim)
 
 

@@ -1,4 +1,7 @@
-"""`kiosk sim`: the real daemon in the simulated world, one JSON line per recorded event."""
+"""`kiosk sim`: the real daemon in the simulated world, one JSON line per recorded event
+(``--json``, the default when standard output is not a terminal) or one readable line per
+decision (``--pretty``, simulators/pretty.py); with ``--web`` also its display and console
+(simulators/web/serve.py), the simulated world driven from the console."""
 
 from __future__ import annotations
 
@@ -11,15 +14,23 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.clock import Clock, FixedWallClock, SystemClock
 from kiosk.config import load_config
 from kiosk.daemon import Daemon
 from simulators.director import Director, Watch, crowd_steps
-from simulators.scenario import load_scenario
+from simulators.pretty import GateLook, event_line
+from simulators.scenario import Step, load_scenario
+from simulators.web.camera_view import FrameTap
+from simulators.web.controls import WorldControls
 from simulators.world import World, remote_brokers, use_sim_prefix
+
+if TYPE_CHECKING:
+    from simulators.web.serve import Login
 
 REPO = Path(__file__).resolve().parents[1]
 SIM_CONFIG = REPO / "config" / "sim.toml"
@@ -32,6 +43,21 @@ def run_sim(args: argparse.Namespace) -> int:
         if value is not None and value <= 0:
             print(f"kiosk sim: {flag} must be above 0", file=sys.stderr)
             return EXIT_USAGE
+    web_listen: str | None = args.web
+    if web_listen is not None:
+        from kiosk.web.server import is_loopback
+        from simulators.web.serve import parse_listen
+
+        try:
+            host, _ = parse_listen(web_listen)
+        except ValueError as exc:
+            print(f"kiosk sim: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if not is_loopback(host):
+            # Plain HTTP, a throwaway password and the world's controls: this machine only.
+            print(f"kiosk sim: --web {web_listen}: serve on loopback only", file=sys.stderr)
+            return EXIT_USAGE
+    output = args.output or ("pretty" if sys.stdout.isatty() else "json")
     scenario = load_scenario(args.scenario) if args.scenario else None
     config = args.config or (scenario and scenario.config) or SIM_CONFIG
     cfg = load_config(config)
@@ -59,18 +85,51 @@ def run_sim(args: argparse.Namespace) -> int:
     prefix = cfg.mqtt.prefix
     watch = Watch()
     lock = threading.Lock()
+    steps = _NoteKeeper()
+    daemon: Daemon | None = None
+    colour = output == "pretty" and sys.stdout.isatty()
 
     def on_event(event: dict[str, Any]) -> None:
         watch.add(event)
+        if output == "json":
+            text: str | None = json.dumps(event)
+        else:
+            look = _look(daemon) if daemon is not None else None
+            text = event_line(event, gate=look, note=steps.note, colour=colour)
+        if text is None:
+            return
         with lock:
             try:
-                print(json.dumps(event), flush=True)
+                print(text, flush=True)
             except BrokenPipeError:
                 stop.set()  # `kiosk sim | head`: the reader has had enough
 
-    daemon = Daemon(cfg, sim=world.hardware(), on_event=on_event, clock=clock)
+    login = None
+    if web_listen is not None:
+        from simulators.web.serve import web_config
+
+        cfg, login = web_config(cfg, web_listen)
+        # The simulation's own first line says where the server listens.
+        logging.getLogger("kiosk.web.app").setLevel(logging.WARNING)
+    else:
+        # Without --web a simulation serves nothing (and takes no port from the machine).
+        cfg = replace(cfg, web=replace(cfg.web, enabled=False))
+    hardware = world.hardware()
+    tap = None
+    if login is not None:
+        # The console's camera view: what the capture driver is given (it runs unchanged).
+        tap = FrameTap(world.camera)
+        hardware = replace(hardware, frame_sources={"default": tap})
+    daemon = Daemon(cfg, sim=hardware, on_event=on_event, clock=clock)
+    controls = None
+    if login is not None:
+        controls = WorldControls(world, watch=watch, tap=tap, clock=clock, seed=args.seed)
+        daemon.web.console_options["sim"] = controls
     runner = threading.Thread(target=daemon.run, name="daemon")
-    runner.start()
+    if login is None:
+        runner.start()
+    elif not _start_with_web(daemon, runner, login, lock):
+        stop.set()  # no server: nothing to look at; the journal line above says why
     director = Director(
         world,
         watch,
@@ -90,12 +149,24 @@ def run_sim(args: argparse.Namespace) -> int:
         print(f"kiosk sim: MQTT topics under {prefix}/", file=sys.stderr)
     try:
         if scenario:
-            director.play(scenario.steps[: args.count] if args.count else scenario.steps)
+            director.play(
+                steps.keep(scenario.steps[: args.count] if args.count else scenario.steps)
+            )
         else:
             director.play(
-                crowd_steps(world, seed=args.seed, rate=args.rate, count=args.count, clock=clock)
+                steps.keep(
+                    crowd_steps(
+                        world, seed=args.seed, rate=args.rate, count=args.count, clock=clock
+                    )
+                )
             )
+        if login is not None and not stop.is_set():
+            steps.note = None
+            print("kiosk sim: the steps are done; the web stays up until Ctrl-C", file=sys.stderr)
+            stop.wait()
     finally:
+        if controls is not None:
+            controls.close()
         daemon.stop()
         runner.join(timeout=15)
         world.close()
@@ -105,6 +176,46 @@ def run_sim(args: argparse.Namespace) -> int:
     for line in director.mismatches:
         print(f"kiosk sim: {line}", file=sys.stderr)
     return 1 if director.mismatches else 0
+
+
+def _start_with_web(
+    daemon: Daemon, runner: threading.Thread, login: Login, lock: threading.Lock
+) -> bool:
+    """Start the daemon and print where its web server listens as the first lines (the
+    records wait for them: the daemon starts its server before it records anything)."""
+    from simulators.web.serve import lines, wait_for_server
+
+    with lock:
+        runner.start()
+        server = wait_for_server(daemon.web, runner.is_alive)
+        if server is None:
+            print("kiosk sim: the web server did not start", file=sys.stderr)
+            return False
+        for line in lines(server, login):
+            print(line, flush=True)
+    return True
+
+
+class _NoteKeeper:
+    """The note of the step being played (a scenario's ``note``), for the readable lines."""
+
+    def __init__(self) -> None:
+        self.note: str | None = None
+
+    def keep(self, steps: Iterable[Step]) -> Iterator[Step]:
+        for step in steps:
+            self.note = step.args.get("note")
+            yield step
+
+
+def _look(daemon: Daemon) -> GateLook | None:
+    # The daemon's observable gate (kiosk/gate/view.py); a daemon built before the
+    # controller published into it has none, and the line goes without relay and light.
+    view = getattr(daemon, "view", None)
+    if view is None:
+        return None
+    snap = view.snapshot()
+    return GateLook(snap.turnstile, snap.light, snap.occupancy, snap.capacity)
 
 
 def summary(events: list[dict[str, Any]], director: Director) -> str:

@@ -627,6 +627,7 @@ class SimDouble:
     "body",
     [
         {"action": "present", "kind": "passport", "status": "yellow"},
+        {"action": "present", "kind": "iin", "status": "red", "source": "scanner"},
         {"action": "camera", "plugged": False},
         {"action": "scanner", "plugged": True},
         {"action": "status_service", "mode": "slow"},
@@ -650,6 +651,7 @@ def test_the_simulated_worlds_controls_reach_the_world(make, body) -> None:
     [
         {"action": "present", "kind": "barcode", "status": "green"},
         {"action": "present", "kind": "pass"},
+        {"action": "present", "kind": "pass", "status": "green", "source": "nose"},
         {"action": "camera", "plugged": 1},
         {"action": "status_service", "mode": "sideways"},
         {"action": "open_the_gate"},

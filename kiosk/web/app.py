@@ -232,8 +232,8 @@ class WebFace:
 
     A server that cannot start (the port taken, a bad certificate) is one journal line: the
     gate works without its screen, and the technician sees why in the journal.
-    ``extra_routes`` (settable until ``start``) adds a caller's paths: ``kiosk sim --web``
-    mounts the simulated world's controls this way.
+    ``extra_routes`` (settable until ``start``) adds a caller's paths, ``console_options``
+    more arguments for the console (``kiosk sim --web`` gives it the simulated world, ``sim``).
     """
 
     def __init__(
@@ -250,6 +250,7 @@ class WebFace:
     ) -> None:
         self._cfg = cfg
         self.extra_routes = extra_routes
+        self.console_options: dict[str, Any] = {"timezone": cfg.policy.timezone}
         self._args: dict[str, Any] = {
             "view": view,
             "emit": emit,
@@ -266,7 +267,12 @@ class WebFace:
         """Start what the configuration enables."""
         if self._cfg.web.enabled:
             try:
-                self.server = start_web(self._cfg, extra_routes=self.extra_routes, **self._args)
+                self.server = start_web(
+                    self._cfg,
+                    extra_routes=self.extra_routes,
+                    console_options=self.console_options,
+                    **self._args,
+                )
             except KioskError as exc:
                 log.error("web: not started, the display and console are dark: %s", exc)
             except Exception as exc:  # noqa: BLE001 - a bug in a page's set-up must not stop the gate

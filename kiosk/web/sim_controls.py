@@ -6,6 +6,7 @@ The console owns the routes and their checks (session, same origin, CSRF, operat
 Requests are checked here against the agreed shapes (WEB.md) before the world sees them:
 
 - ``{"action": "present", "kind": "pass|iin|passport", "status": "green|blue|yellow|red"}``
+  and optionally ``"source": "camera|scanner"`` (shown to the camera, or scanned)
 - ``{"action": "camera" | "scanner", "plugged": bool}``
 - ``{"action": "status_service", "mode": "up|down|slow"}``
 - ``{"action": "fire_alarm", "open": bool}``
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 KINDS = ("pass", "iin", "passport")
 STATUSES = ("green", "blue", "yellow", "red")
 SERVICE_MODES = ("up", "down", "slow")
+SOURCES = ("camera", "scanner")
+#: Fields an action may also have: name -> allowed values.
+OPTIONAL: dict[str, dict[str, tuple[Any, ...]]] = {"present": {"source": SOURCES}}
 #: Each action's other fields: name -> allowed values (bool: True/False).
 SHAPES: dict[str, dict[str, tuple[Any, ...]]] = {
     "present": {"kind": KINDS, "status": STATUSES},
@@ -60,7 +64,8 @@ def checked(body: Mapping[str, Any]) -> dict[str, Any] | None:
     if not isinstance(action, str) or action not in SHAPES:
         return None
     out: dict[str, Any] = {"action": action}
-    for key, allowed in SHAPES[action].items():
+    fields = {**SHAPES[action], **{k: v for k, v in OPTIONAL.get(action, {}).items() if k in body}}
+    for key, allowed in fields.items():
         value = body.get(key)
         # bool is an int: `1 in (True, False)` is true, so compare types too.
         if not any(value == a and type(value) is type(a) for a in allowed):

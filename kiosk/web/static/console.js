@@ -242,7 +242,7 @@
   document.querySelectorAll("[data-sim]").forEach((button) => {
     button.addEventListener("click", () => sim(JSON.parse(button.dataset.sim)));
   });
-  $("sim-present").addEventListener("click", () => sim({ action: "present", kind: $("sim-kind").value, status: $("sim-status").value }));
+  $("sim-present").addEventListener("click", () => sim({ action: "present", kind: $("sim-kind").value, status: $("sim-status").value, source: $("sim-source").value }));
 
   function startCamera() {
     const img = $("camera");
