@@ -60,8 +60,10 @@ class Daemon:
         return self.kiosk.view
 
     @property
-    def web(self) -> WebFace | None:
-        return self.kiosk.web
+    def web(self) -> WebFace:
+        web = self.kiosk.web
+        assert web is not None  # build_kiosk always builds the web face ([web] says if it serves)
+        return web
 
     @property
     def hardware(self) -> Hardware:
