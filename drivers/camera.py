@@ -140,15 +140,27 @@ class CameraReader:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._stats = CameraStats()
+        # The capture and decode threads count; the doctor and benchmarks read: one lock, so
+        # a snapshot's counters always add up (every captured frame in exactly one class).
+        self._stats_lock = threading.Lock()
         self._throttle = LogThrottle(60.0)
         self._emit: Emit | None = None
 
     @property
     def stats(self) -> CameraStats:
-        """A snapshot of the counters."""
-        return dataclasses.replace(
-            self._stats, resting=self._pacer is not None and self._pacer.resting
-        )
+        """A snapshot of the counters (consistent: taken under the counters' lock)."""
+        resting = self._pacer is not None and self._pacer.resting
+        with self._stats_lock:
+            return dataclasses.replace(self._stats, resting=resting)
+
+    def _count(self, **increments: float) -> None:
+        with self._stats_lock:
+            for name, by in increments.items():
+                setattr(self._stats, name, getattr(self._stats, name) + by)
+
+    def _set_connected(self, connected: bool) -> None:
+        with self._stats_lock:
+            self._stats.connected = connected
 
     def start(self, emit: Emit) -> None:
         """Open the camera and start the capture and decode threads (returns at once)."""
@@ -212,21 +224,20 @@ class CameraReader:
                         outage_s = None if down_since is None else t - down_since
                         down_since, backoff = None, 0.1
                         self._came_back(outage_s)
-                    self._stats.frames_captured += 1
-                    if self._slot.put(frame, t):
-                        self._stats.frames_stale += 1
+                    stale = self._slot.put(frame, t)
+                    self._count(frames_captured=1, frames_stale=int(stale))
                 except Exception as exc:  # noqa: BLE001 - a bug here must not end the camera
                     self._log_throttled("capture", "handling a frame failed", exc)
         finally:
             if opened:
                 self._close_source()
-            self._stats.connected = False
+            self._set_connected(False)
             self._liveness.forget(f"{self.name}-capture")
 
     def _went_away(self, exc: BaseException) -> None:
         """Once per outage: one event (the gate's journal says "camera lost"), one debug line;
         retries stay quiet."""
-        self._stats.connected = False
+        self._set_connected(False)
         detail = str(exc) if isinstance(exc, KioskError) else f"{type(exc).__name__}: {exc}"
         log.debug(
             "%s unavailable: %s; retrying with back-off up to %.0f s",
@@ -238,11 +249,11 @@ class CameraReader:
 
     def _came_back(self, outage_s: float | None) -> None:
         """Frames flow: after an outage (``outage_s`` long) say so; at the start only log."""
-        self._stats.connected = True
+        self._set_connected(True)
         if outage_s is None:
             log.info("%s: reading frames from %s", self.name, self._source.name)
             return
-        self._stats.reconnects += 1
+        self._count(reconnects=1)
         log.debug("%s is back after %.1f s", self.name, outage_s)  # the journal says "back"
         self._send(DeviceStatus(self.name, True, "back"))
 
@@ -256,7 +267,6 @@ class CameraReader:
 
     def _decode_loop(self) -> None:
         """Take the newest frame, gate, decode, emit; never dies on an error."""
-        stats = self._stats
         busy = False  # the gate opened on the last frame because something is in view
         while not self._stop.is_set():
             self._liveness.beat(f"{self.name}-decode", 10.0)  # one decode takes milliseconds
@@ -267,7 +277,7 @@ class CameraReader:
             try:
                 pacer, gate = self._pacer, self._gate
                 if pacer is not None and not pacer.look():
-                    stats.frames_paced += 1
+                    self._count(frames_paced=1)
                     continue
                 images = FrameImages(frame)
                 if gate is not None:
@@ -279,17 +289,19 @@ class CameraReader:
                         # The periodic last resort is no sign of anyone: keep resting.
                         pacer.saw(opened and gate.last_reason != "periodic")
                     if not opened:
-                        stats.frames_gated += 1
+                        self._count(frames_gated=1)
                         continue
                 start = time.perf_counter()
                 codes = self._decoder.decode(images.gray())
-                stats.decode_s_total += time.perf_counter() - start
-                stats.frames_decoded += 1
+                self._count(
+                    decode_s_total=time.perf_counter() - start,
+                    frames_decoded=1,
+                    codes_read=len(codes),
+                )
                 for data in codes:
-                    stats.codes_read += 1
                     self._send(CodeRead(data, Source.CAMERA, t_read=t_read))
             except Exception as exc:  # noqa: BLE001 - one bad frame must not end decoding
-                stats.frames_failed += 1
+                self._count(frames_failed=1)
                 self._log_throttled("decode", "handling a frame failed", exc)
         self._liveness.forget(f"{self.name}-decode")
 

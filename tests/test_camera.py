@@ -597,3 +597,32 @@ def test_make_source_chooses_by_url():
         make_source("sim:back", **size, sim_sources=sims)
     with pytest.raises(KioskError, match="no simulated camera"):
         make_source("sim:", **size)
+
+
+def test_a_stats_snapshot_always_adds_up_while_both_threads_count():
+    """Read while the capture and decode threads count: never a torn snapshot."""
+    import threading as _threading
+
+    from drivers.camera import CameraReader
+
+    reader = CameraReader.__new__(CameraReader)
+    from drivers.camera import CameraStats
+
+    reader._stats = CameraStats()
+    reader._stats_lock = _threading.Lock()
+    reader._pacer = None
+    done = _threading.Event()
+
+    def capture():
+        for _ in range(20_000):
+            reader._count(frames_captured=1)
+            reader._count(frames_gated=1)
+        done.set()
+
+    worker = _threading.Thread(target=capture)
+    worker.start()
+    while not done.is_set():
+        snap = reader.stats
+        assert snap.frames_captured - snap.frames_gated in (0, 1)
+    worker.join()
+    assert reader.stats.frames_gated == 20_000
