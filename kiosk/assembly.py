@@ -29,6 +29,7 @@ from kiosk.gate.inputs import Stop
 from kiosk.gate.parts import GateTiming, Heartbeat, Restored
 from kiosk.gate.records import StoreRecorder
 from kiosk.gate.view import DOWN, OK, GateSnapshot, GateView
+from kiosk.journal import GateJournal, fire_input_name
 from kiosk.jwks import KeySet
 from kiosk.liveness import Liveness
 from kiosk.metrics import Metrics
@@ -309,6 +310,10 @@ def build_kiosk(
     )
     metrics = Metrics(version=__version__)
     view.subscribe(metrics)
+    timing = GateTiming.from_config(cfg.gate, cfg.kiosk.leeway_s)
+    fire = fire_input_name(cfg.gpio.fire_alarm)
+    # The journal hears the controller's notes through the view (the controller knows no journal).
+    view.subscribe(GateJournal(fire_input=fire, unlock_s=timing.unlock_s, now=clock.monotonic))
     # The controller's first journal line says so when it restarts in lockdown or emergency.
     last_mode = store.last_mode()
     controller = GateController(
@@ -316,7 +321,7 @@ def build_kiosk(
         recorder=StoreRecorder(store, wake=outbox.wake if outbox else None),
         devices=hardware,
         policy=PolicyHolder(cfg.policy),
-        timing=GateTiming.from_config(cfg.gate, cfg.kiosk.leeway_s),
+        timing=timing,
         clock=clock,
         view=view,
         memory=_CoreMemory(core),
@@ -329,7 +334,6 @@ def build_kiosk(
         ),
         lookup_timeout_s=cfg.status.deadline_ms / 1000.0 + LOOKUP_MARGIN_S,
         lookup_executor=lookup_executor,
-        fire_input=_fire_input(cfg),
         version=__version__,
         present=("relay", *(d.name for d in hardware.inputs if d.name in ("camera", "scanner"))),
     )
@@ -375,12 +379,6 @@ def build_kiosk(
         commands=commands,
         command_replay=command_replay,
     )
-
-
-def _fire_input(cfg: Config) -> str:
-    """The fire-alarm input as the journal names it."""
-    pin = cfg.gpio.fire_alarm
-    return f"fire-alarm contact on GPIO{pin}" if pin >= 0 else "fire-alarm input"
 
 
 def _last_occupancy(store: EventStore) -> tuple[int, float] | None:

@@ -1,6 +1,8 @@
 """What the gate does, in plain words, one journal line per change (DEVELOPERS.md principle 6).
 
-The controller says what changed; this module chooses the words and the level. A change of
+The controller says what changed, as notes published through the gate's view
+(kiosk/gate/notes.py, kiosk/gate/view.py); this module, one of the view's observers, chooses
+the words and the level. A change of
 mode is never held back; only what can come in floods (forced passages, a device that flaps)
 goes through a ``LogThrottle``. No line names a subject, a code or a pass: the journal says
 what the gate did, the event store says for whom (by pseudonym).
@@ -10,8 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from kiosk.gate.notes import (
+    CommandNote,
+    DeviceNote,
+    FireNote,
+    ForcedNote,
+    ModeNote,
+    Note,
+    TimeoutNote,
+)
+from kiosk.gate.view import GateSnapshot
 from kiosk.reasons import Mode
 from kiosk.throttle import LogThrottle
 
@@ -23,7 +36,11 @@ FLOOD_INTERVAL_S = 30.0
 
 class GateJournal:
     """The gate's journal lines. ``fire_input`` names the fire-alarm input for the reader
-    ("fire-alarm contact on GPIO25"), ``unlock_s`` is the unlock window."""
+    ("fire-alarm contact on GPIO25"), ``unlock_s`` is the unlock window.
+
+    An observer of the gate's view (``GateView.subscribe``): it speaks of notes only (the
+    snapshots and records are the state's, the console's and the store's to show), on the
+    controller's thread, one note at a time."""
 
     def __init__(
         self,
@@ -39,6 +56,30 @@ class GateJournal:
         # Outages whose "lost" line was held back: their "back" line is held back too, so
         # the journal never says "back" for a loss it did not tell.
         self._quiet: set[str] = set()
+
+    # -- the view's observer -----------------------------------------------------------
+
+    def noted(self, note: Note) -> None:
+        """A note from the controller, put in words by the method for its kind."""
+        if isinstance(note, ModeNote):
+            self.mode(note.mode, note.previous, note.cause, occupancy_reset=note.occupancy_reset)
+        elif isinstance(note, FireNote):
+            self.fire(note.open, mode=note.mode)
+        elif isinstance(note, ForcedNote):
+            self.forced_passage()
+        elif isinstance(note, TimeoutNote):
+            self.passage_timeout(note.cause, unlock_s=note.unlock_s)
+        elif isinstance(note, DeviceNote):
+            self.device(note.device, note.ok, note.detail)
+        # A config_error has its own line already, naming file and key.
+        elif isinstance(note, CommandNote) and note.error != "config_error":
+            self.command(note.cmd, note.origin, note.ok, note.error, note.said)
+
+    def gate_changed(self, snapshot: GateSnapshot) -> None:
+        """Snapshots say nothing the notes have not (the journal speaks of changes)."""
+
+    def recorded(self, event: Mapping[str, Any]) -> None:
+        """Records are the event store's; the journal never names a subject."""
 
     # -- modes: never rate-limited -----------------------------------------------------
 
@@ -97,19 +138,20 @@ class GateJournal:
                 _held(held, "forced passage"),
             )
 
-    def passage_timeout(self, cause: str) -> None:
-        """An unlock window ended without a passage (``cause``: decision, open_once, a mode,
-        or stop)."""
+    def passage_timeout(self, cause: str, *, unlock_s: float | None = None) -> None:
+        """An unlock window (of ``unlock_s``, the journal's own if not given) ended without a
+        passage (``cause``: decision, open_once, a mode, or stop)."""
+        window_s = self._unlock_s if unlock_s is None else unlock_s
         if cause == "decision":
             log.info(
                 "passage timeout: the admitted person did not pass within %g s; turnstile "
                 "relocked, admission annulled",
-                self._unlock_s,
+                window_s,
             )
         elif cause == "open_once":
             log.info(
                 "passage timeout: nobody passed within %g s of an open_once; turnstile relocked",
-                self._unlock_s,
+                window_s,
             )
         elif cause == "stop":
             log.info("admission annulled: the kiosk is stopping before the person passed")
@@ -142,6 +184,11 @@ class GateJournal:
             log.warning("command %s (%s) refused: %s", cmd, origin, error)
         elif detail:
             log.info("command %s (%s): %s", cmd, origin, detail)
+
+
+def fire_input_name(pin: int) -> str:
+    """The fire-alarm input as the journal names it (GPIO ``pin``; negative: none fitted)."""
+    return f"fire-alarm contact on GPIO{pin}" if pin >= 0 else "fire-alarm input"
 
 
 def _held(count: int, what: str) -> str:

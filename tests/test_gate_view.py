@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kiosk.gate.notes import DeviceNote, ForcedNote
 from kiosk.gate.view import HEALTH_PARTS, GateSnapshot, GateView, LastDecision
 from kiosk.logs import where
 
@@ -129,3 +130,29 @@ def test_where_names_the_file_and_line_not_the_message() -> None:
     except ValueError as exc:
         text = where(exc)
     assert "test_logs" not in text and "test_gate_view.py:" in text and "secret" not in text
+
+
+def test_notes_go_to_observers_that_hear_them_and_skip_the_rest(caplog) -> None:
+    """``noted`` is optional: an observer without it is skipped; a failing one is logged
+    with where it failed (never the note) and the others still hear."""
+    heard: list[object] = []
+
+    class Broken(Recorder):
+        def noted(self, note: object) -> None:
+            raise RuntimeError(f"bug while saying {note!r}")
+
+    class Listener(Recorder):
+        def noted(self, note: object) -> None:
+            heard.append(note)
+
+    view = GateView()
+    plain = Recorder()  # the two GateObserver methods only
+    view.subscribe(plain)
+    view.subscribe(Broken())
+    view.subscribe(Listener())
+    with caplog.at_level(logging.ERROR):
+        view.note(DeviceNote("scanner", False, "port path vanished"))
+        view.note(ForcedNote())
+    assert heard == [DeviceNote("scanner", False, "port path vanished"), ForcedNote()]
+    assert plain.snapshots == [] and plain.records == []  # a note is neither
+    assert caplog.text.count("test_gate_view.py") == 2 and "vanished" not in caplog.text

@@ -9,7 +9,16 @@ import pytest
 
 from gate_rig import FakeClockGate, Rig
 from kiosk.clock import FakeClock
-from kiosk.gate.inputs import DeviceStatus
+from kiosk.gate.inputs import Command, DeviceStatus
+from kiosk.gate.notes import (
+    CommandNote,
+    DeviceNote,
+    FireNote,
+    ForcedNote,
+    ModeNote,
+    TimeoutNote,
+)
+from kiosk.gate.view import GateView
 from kiosk.journal import GateJournal
 from kiosk.reasons import Mode, Source
 from simulators.crowd import Crowd
@@ -374,3 +383,76 @@ def test_words_of_the_fire_input_commands_and_a_flapping_device(caplog):
             "scanner lost: absent: no such file (2 more scanner outages since the last line)",
         ),
     ]
+
+
+# -- an observer of the view ------------------------------------------------------------
+
+
+def test_the_journal_hears_the_notes_through_the_view(caplog):
+    """The controller tells the view, the journal (an observer) says it: the same words."""
+    caplog.set_level(logging.INFO)
+    now = [0.0]
+    view = GateView()
+    view.subscribe(GateJournal(fire_input="fire-alarm contact on GPIO25", now=lambda: now[0]))
+    view.note(ModeNote(Mode.EMERGENCY, Mode.NORMAL, "fire_alarm"))
+    view.note(FireNote(False, Mode.EMERGENCY))
+    view.note(ModeNote(Mode.NORMAL, Mode.CLOSED, "schedule", occupancy_reset=True))
+    view.note(TimeoutNote("decision", 3.5))  # the window the controller opened, not a default
+    view.note(ForcedNote())
+    view.note(ForcedNote())  # held back: within the flood interval
+    view.note(DeviceNote("camera", False, "no frames for 5 s"))
+    view.note(DeviceNote("camera", True, "back"))
+    view.note(CommandNote("open_once", "console", False, "busy", account="ops"))
+    view.note(CommandNote("reload_config", "mqtt", False, "config_error"))  # its own line
+    view.note(CommandNote("reset_occupancy", "mqtt", True, None, "occupancy reset to 0 (was 3)"))
+    view.publish(mode="closed")  # snapshots and records say nothing in the journal
+    view.recorded({"type": "decision", "subject": "s1"})
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "EMERGENCY: fire-alarm contact on GPIO25 is open; turnstile held free until the "
+            "contact closes and an operator resumes",
+        ),
+        (
+            "INFO",
+            "fire-alarm contact on GPIO25 closed; the turnstile stays free until an operator "
+            "resumes",
+        ),
+        ("INFO", "normal: opening time (was closed); occupancy reset to 0; deciding codes"),
+        (
+            "INFO",
+            "passage timeout: the admitted person did not pass within 3.5 s; turnstile "
+            "relocked, admission annulled",
+        ),
+        (
+            "WARNING",
+            "forced passage: someone passed the turnstile with no admission; alarm sounded",
+        ),
+        ("WARNING", "camera lost: no frames for 5 s"),
+        ("INFO", "camera back"),
+        ("WARNING", "command open_once (console) refused: busy"),
+        ("INFO", "command reset_occupancy (mqtt): occupancy reset to 0 (was 3)"),
+    ]
+
+
+def test_a_failing_journal_never_stops_the_gate(tmp_path, status_service, caplog, monkeypatch):
+    """The view guards its observers: a bug in the journal's words is logged (where, never the
+    data) and the gate goes on deciding, recording and saying the rest."""
+
+    def broken(self: GateJournal) -> None:
+        raise RuntimeError("a bug in the journal's words")
+
+    monkeypatch.setattr(GateJournal, "forced_passage", broken)
+    caplog.set_level(logging.INFO)
+    g = FakeClockGate(tmp_path, status_service.url)
+    try:
+        g.passage()
+        g.handle(Command("lockdown", origin="local"))
+        assert g.types()[-3:] == ["forced_passage", "mode", "command"]
+        assert g.of("command")[-1]["ok"] and g.of("mode")[-1]["mode"] == "lockdown"
+    finally:
+        g.close()
+    [bug] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "GateJournal.noted failed" in bug.getMessage() and "test_journal.py" in bug.getMessage()
+    assert "journal's words" not in caplog.text
+    assert gate_lines(caplog, logging.WARNING)[-1].startswith("LOCKDOWN (by operator command)")

@@ -13,8 +13,9 @@ from typing import Protocol
 
 from kiosk.clock import rfc3339_ms
 from kiosk.gate.inputs import Command
+from kiosk.gate.notes import CommandNote
 from kiosk.gate.records import CommandRecord, Record
-from kiosk.journal import GateJournal
+from kiosk.gate.view import GateView
 from kiosk.reasons import Mode
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,8 @@ def execute(cmd: str, gate: CommandTarget, *, unlock_s: float) -> CommandOutcome
     return CommandOutcome(False, "unknown_command")
 
 
-def run(cmd: Command, gate: CommandTarget, *, unlock_s: float, journal: GateJournal) -> None:
-    """Execute ``cmd``, record it, say it in the journal, answer whoever sent it."""
+def run(cmd: Command, gate: CommandTarget, *, unlock_s: float, view: GateView) -> None:
+    """Execute ``cmd``, record it, tell the view (the journal says it), answer whoever sent it."""
     outcome = execute(cmd.cmd, gate, unlock_s=unlock_s)
     gate.record(
         CommandRecord(
@@ -111,7 +112,10 @@ def run(cmd: Command, gate: CommandTarget, *, unlock_s: float, journal: GateJour
             account=cmd.account,
         )
     )
-    if outcome.error != "config_error":  # that one has its own line, naming file and key
-        journal.command(cmd.cmd, cmd.origin, outcome.ok, outcome.error, outcome.said)
+    view.note(
+        CommandNote(
+            cmd.cmd, cmd.origin, outcome.ok, outcome.error, outcome.said, account=cmd.account
+        )
+    )
     if cmd.done is not None:
         cmd.done(outcome.ok, outcome.error)

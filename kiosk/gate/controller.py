@@ -36,6 +36,7 @@ from kiosk.gate.inputs import (
 from kiosk.gate.lookups import TIMER_PREFIX, Lookups, offline_after
 from kiosk.gate.loop import GateLoop
 from kiosk.gate.modes import ModeMachine
+from kiosk.gate.notes import FireNote, ForcedNote, ModeNote, TimeoutNote
 from kiosk.gate.outputs import LIGHT_TIMER, GateOutputs
 from kiosk.gate.parts import (
     GateDevices,
@@ -60,7 +61,6 @@ from kiosk.gate.records import (
 )
 from kiosk.gate.view import GateView, LastDecision
 from kiosk.gate.window import RELOCK_TIMER, UNLOCK_TIMER, Admission, AdmissionWindow, Beam
-from kiosk.journal import GateJournal
 from kiosk.policy import VenuePolicy
 from kiosk.reasons import Decision, Mode, Reason
 from kiosk.status.answer import LookupResult
@@ -91,7 +91,6 @@ class GateController(GateLoop):
         restored: Restored | None = None,
         lookup_timeout_s: float = 2.0,
         lookup_executor: Executor | None = None,
-        fire_input: str = "fire-alarm input",
         version: str = "",
         present: Iterable[str] = (),
     ) -> None:
@@ -129,13 +128,9 @@ class GateController(GateLoop):
         self._offline = False
         self.occupancy = restored.occupancy
         self._last: LastDecision | None = None
-        self._journal = GateJournal(
-            fire_input=fire_input, unlock_s=timing.unlock_s, now=clock.monotonic
-        )
         self._out = GateOutputs(
             indicator=devices.indicator,
             sounder=devices.sounder,
-            journal=self._journal,
             view=view or GateView(),
             timers=self._timers,
             deny_light_s=timing.deny_light_s,
@@ -191,7 +186,7 @@ class GateController(GateLoop):
         elif isinstance(event, FireAlarmInput):
             self._on_fire_input(event.open)
         elif isinstance(event, Command):
-            commands.run(event, self, unlock_s=self._timing.unlock_s, journal=self._journal)
+            commands.run(event, self, unlock_s=self._timing.unlock_s, view=self.view)
         elif isinstance(event, CommandRefused):
             self._record(CommandRecord(event.cmd, event.jti, event.origin, False, event.reason))
         elif isinstance(event, DeviceStatus):
@@ -273,7 +268,7 @@ class GateController(GateLoop):
         admission = self._end_window()
         if admission is not None:
             self._record(PassageTimeoutRecord(admission.subject, cause))
-            self._journal.passage_timeout(cause)
+            self.view.note(TimeoutNote(cause, self._timing.unlock_s))
 
     def _on_passage(self) -> None:
         beam = self._window.beam(self._clock.monotonic())
@@ -294,7 +289,7 @@ class GateController(GateLoop):
         else:
             self._out.forced(self._clock.monotonic())
             self._record(ForcedPassageRecord(self.occupancy))
-            self._journal.forced_passage()
+            self.view.note(ForcedNote())
 
     def _on_timer(self, name: str, token: Any) -> None:
         if name == UNLOCK_TIMER:
@@ -334,7 +329,7 @@ class GateController(GateLoop):
         changed = self._update_mode("fire_alarm") if is_open else False
         self._record(AlarmRecord(is_open))
         if not changed:  # a new emergency says so in its own mode line
-            self._journal.fire(is_open, mode=self.mode)
+            self.view.note(FireNote(is_open, self.mode))
 
     # commands.CommandTarget: what a command may do ---------------------------------------
 
@@ -378,7 +373,7 @@ class GateController(GateLoop):
             self._annul(change.mode.value)
         self._apply_mode_outputs()
         self._record(ModeRecord(change.mode.value, change.previous.value, cause, self.occupancy))
-        self._journal.mode(change.mode, change.previous, cause, occupancy_reset=reset)
+        self.view.note(ModeNote(change.mode, change.previous, cause, occupancy_reset=reset))
         if drain:
             self._next_waiting()
         return True

@@ -14,8 +14,8 @@ from typing import Any
 
 from kiosk.decision import Verdict
 from kiosk.devices import Indicator, Light, Sound, Sounder
+from kiosk.gate.notes import DeviceNote
 from kiosk.gate.view import DOWN, OK, GateView
-from kiosk.journal import GateJournal
 from kiosk.reasons import Decision, Mode, Reason
 from kiosk.timers import Timers
 
@@ -32,7 +32,6 @@ class GateOutputs:
         *,
         indicator: Indicator,
         sounder: Sounder,
-        journal: GateJournal,
         view: GateView,
         timers: Timers,
         deny_light_s: float,
@@ -44,7 +43,6 @@ class GateOutputs:
         self._refer_s = refer_light_s
         self._indicator = indicator
         self._sounder = sounder
-        self._journal = journal
         self.view = view
         self._log_error = log_error
         self.light = Light.OFF
@@ -103,11 +101,11 @@ class GateOutputs:
             self._log_error("sounder.play", exc)
 
     def device(self, device: str, ok: bool, detail: str) -> None:
-        """A device was lost or is back: one journal line per change."""
+        """A device was lost or is back: one note (a journal line) per change."""
         if self.devices.get(device) == ok:
             return  # no change: one line per loss, one per return
         self.devices[device] = ok
-        self._journal.device(device, ok, detail)
+        self.view.note(DeviceNote(device, ok, detail))
 
     def relay(self, ok: bool, detail: str) -> None:
         """Told of every relock attempt: a failure is a loss, a lock after one a return."""

@@ -4,7 +4,9 @@ The controller is the only writer: after each event it has handled it publishes 
 :class:`GateSnapshot` (mode, turnstile, light, sound, occupancy, health, backlog, clock trust,
 the last decision) and every record it made. Everything that shows the gate (the retained
 MQTT state, the journal lines, the display, the console, the metrics) reads from here and
-never reaches into the controller.
+never reaches into the controller. Besides snapshots and records the controller publishes
+notes (kiosk/gate/notes.py: a mode change, a forced passage, a device lost, a command
+refused, ...): what the journal puts in words.
 
 Threading contract:
 
@@ -16,6 +18,10 @@ Threading contract:
   link) and the outbox's backlog (``publish(backlog=...)``). Health parts are merged under
   the lock (``health_parts``), so writers of different parts never undo each other's. Each
   call is short (a lock, a copy, a notify).
+- ``note`` is called by the controller from its loop only (the journal's rate limits rely on
+  one caller at a time); observers that implement ``noted(note)`` hear each note, in order,
+  on that thread; observers without a ``noted`` method are skipped (``GateObserver`` needs
+  only its two methods).
 - ``snapshot()`` and ``recent()`` may be called from any thread; they return immutable values.
 - Observers (``subscribe``) are called on the publishing thread, in order, and must return
   at once: an observer that has slow work to do (a network publish, a page push) hands it to
@@ -35,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from kiosk.gate.notes import Note
 from kiosk.logs import log_bug
 
 log = logging.getLogger(__name__)
@@ -95,6 +102,14 @@ class GateObserver(Protocol):
 
     def recorded(self, event: Mapping[str, Any]) -> None:
         """An event was recorded (already committed to the store; return at once)."""
+        ...
+
+
+class NoteObserver(Protocol):
+    """An observer that also hears the controller's notes (its optional third method)."""
+
+    def noted(self, note: Note) -> None:
+        """Something happened at the gate (the controller's thread; return at once)."""
         ...
 
 
@@ -185,6 +200,15 @@ class GateView:
             observers = list(self._observers)
         for observer in observers:
             self._tell(observer.recorded, frozen)
+
+    def note(self, note: Note) -> None:
+        """Tell observers with a ``noted`` method what just happened (the controller's loop)."""
+        with self._cond:
+            observers = list(self._observers)
+        for observer in observers:
+            noted = getattr(observer, "noted", None)
+            if noted is not None:
+                self._tell(noted, note)
 
     @staticmethod
     def _tell(fn: Callable[[Any], None], arg: Any) -> None:
