@@ -86,7 +86,9 @@ def test_the_console_page_works_in_a_browser(tmp_path) -> None:
             "document.getElementById('sim-present').click(); 1"
         )
         assert page.wait(f"{by_id('sim-result')} === 'present: done'")
-        assert sim.done == [{"action": "present", "kind": "passport", "status": "red"}]
+        assert sim.done == [
+            {"action": "present", "kind": "passport", "status": "red", "source": "camera"}
+        ]
 
         page.js("document.getElementById('logout').click(); 1")
         assert page.wait(f"{by_id('login-error')} === 'Logged out.'")
