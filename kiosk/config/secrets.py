@@ -8,12 +8,22 @@ from typing import Any
 from kiosk.config.problems import Problems
 
 
+def inline_or_file(
+    values: dict[str, Any], section: str, key: str, problems: Problems
+) -> str | None:
+    """A secret given as ``key`` in the file or as a file named by ``key_file``: never both."""
+    file_key = f"{key}_file"
+    if values[key] and values[file_key]:
+        problems.add(f"[{section}] {key}", f"give {key} or {file_key}, not both")
+    if values[file_key]:
+        return read_secret(values[file_key], f"[{section}] {file_key}", problems)
+    inline: str | None = values[key]
+    return inline
+
+
 def venue_secret(kiosk: dict[str, Any], problems: Problems) -> str:
-    if kiosk["venue_secret"] and kiosk["venue_secret_file"]:
-        problems.add("[kiosk] venue_secret", "give venue_secret or venue_secret_file, not both")
-    secret: str | None = kiosk["venue_secret"]
-    if kiosk["venue_secret_file"]:
-        secret = read_secret(kiosk["venue_secret_file"], "[kiosk] venue_secret_file", problems)
+    """The venue secret (required, at least 16 characters): keyed pseudonyms rest on it."""
+    secret = inline_or_file(kiosk, "kiosk", "venue_secret", problems)
     if not secret:
         if not kiosk["venue_secret_file"]:
             problems.add("[kiosk] venue_secret", "is required (or venue_secret_file)")
@@ -24,21 +34,13 @@ def venue_secret(kiosk: dict[str, Any], problems: Problems) -> str:
 
 
 def token(status: dict[str, Any], problems: Problems) -> str | None:
-    if status["token"] and status["token_file"]:
-        problems.add("[status] token", "give token or token_file, not both")
-    if status["token_file"]:
-        return read_secret(status["token_file"], "[status] token_file", problems)
-    token: str | None = status["token"]
-    return token
+    """The status service's bearer token, if any."""
+    return inline_or_file(status, "status", "token", problems)
 
 
 def mqtt_password(mqtt: dict[str, Any], problems: Problems) -> str | None:
-    if mqtt["password"] and mqtt["password_file"]:
-        problems.add("[mqtt] password", "give password or password_file, not both")
-    if mqtt["password_file"]:
-        return read_secret(mqtt["password_file"], "[mqtt] password_file", problems)
-    password: str | None = mqtt["password"]
-    return password
+    """The MQTT password, if any."""
+    return inline_or_file(mqtt, "mqtt", "password", problems)
 
 
 def read_secret(path: str, where: str, problems: Problems) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config.problems import Problems, near
-from kiosk.config.secrets import read_secret
+from kiosk.config.secrets import inline_or_file
 from kiosk.config.values import is_loopback, shown_value
 from kiosk.errors import KioskError
 
@@ -49,12 +49,8 @@ def web_checks(web: dict[str, Any], state_dir: str, problems: Problems) -> None:
 
 
 def metrics_token(web: dict[str, Any], problems: Problems) -> str | None:
-    if web["metrics_token"] and web["metrics_token_file"]:
-        problems.add("[web] metrics_token", "give metrics_token or metrics_token_file, not both")
-    if web["metrics_token_file"]:
-        return read_secret(web["metrics_token_file"], "[web] metrics_token_file", problems)
-    token: str | None = web["metrics_token"]
-    return token
+    """The bearer token /metrics asks for beyond loopback, if any."""
+    return inline_or_file(web, "web", "metrics_token", problems)
 
 
 def messages(raw: Any, problems: Problems) -> dict[str, dict[str, str]]:
