@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from kiosk import __version__
-from kiosk.clock import Clock, SystemClock, parse_time
+from kiosk.clock import Clock, SystemClock
 from kiosk.clockguard import HWM_FILE, ClockGuard, kernel_clock_synchronised
 from kiosk.config import Config, load_config
 from kiosk.core import EVENTS_DB, Core, build_core
@@ -28,11 +28,12 @@ from kiosk.gate.controller import GateController
 from kiosk.gate.inputs import Stop
 from kiosk.gate.parts import GateTiming, Heartbeat, Restored
 from kiosk.gate.records import StoreRecorder
+from kiosk.gate.restore import restored_occupancy
 from kiosk.gate.view import DOWN, OK, GateSnapshot, GateView
 from kiosk.journal import GateJournal, fire_input_name
 from kiosk.jwks import KeySet
 from kiosk.liveness import Liveness
-from kiosk.metrics import Metrics
+from kiosk.metrics import Metrics, TimedLookup
 from kiosk.policy import PolicyHolder, VenuePolicy
 from kiosk.replay import ReplayStore
 from kiosk.secret import reveal
@@ -50,7 +51,6 @@ LINK_WAIT_S = 3.0  # READY waits this long for the broker, then the kiosk decide
 COMMANDS_DB = "commands.sqlite"  # executed command jtis: rare, so written at once
 HOUSEKEEPING_S = 30.0
 PASSBACK_KEEP_S = 86_400.0  # a day: longer than any anti-passback window in use
-RESTORE_LOOKBACK_S = 7 * 86_400.0  # opening hours repeat weekly
 HWM_SAVE_S = 600.0  # the SD card is written rarely; a restart loses at most this much
 
 
@@ -280,6 +280,8 @@ def build_kiosk(
     liveness = liveness or Liveness()
     # Hardware first: building the board releases the relay before anything else happens.
     hardware = build_hardware(cfg, sim=far_ends, liveness=liveness)
+    metrics = Metrics(version=__version__)
+    metrics.set_camera_stats(_camera_totals(hardware))
     try:
         synchronised = (far_ends and far_ends.clock_synchronised) or kernel_clock_synchronised
         clock_guard = ClockGuard(
@@ -291,7 +293,12 @@ def build_kiosk(
         link = build_link(cfg) if cfg.mqtt.enabled else None
         lookup = MqttStatusClient(link) if link and cfg.status.backend == "mqtt" else None
         core = build_core(
-            cfg, clock=clock, persistent=True, lookup=lookup, clock_trusted=clock_guard.trusted
+            cfg,
+            clock=clock,
+            persistent=True,
+            lookup=lookup,
+            clock_trusted=clock_guard.trusted,
+            observe_lookup=lambda inner: TimedLookup(inner, metrics, cfg.status.backend),
         )
         store = EventStore(
             cfg.state_dir / EVENTS_DB,
@@ -308,7 +315,6 @@ def build_kiosk(
         GateSnapshot(capacity=cfg.policy.capacity or None, kiosk_version=__version__),
         now=clock.time,
     )
-    metrics = Metrics(version=__version__)
     view.subscribe(metrics)
     timing = GateTiming.from_config(cfg.gate, cfg.kiosk.leeway_s)
     fire = fire_input_name(cfg.gpio.fire_alarm)
@@ -328,7 +334,7 @@ def build_kiosk(
         reload=_ConfigPolicy(cfg),
         heartbeat=heartbeat,
         restored=Restored(
-            occupancy=_restored_occupancy(store, cfg.policy, clock.time()),
+            occupancy=restored_occupancy(store, cfg.policy, clock.time()),
             lockdown=last_mode == "lockdown",
             latched=last_mode == "emergency",
         ),
@@ -381,40 +387,17 @@ def build_kiosk(
     )
 
 
-def _last_occupancy(store: EventStore) -> tuple[int, float] | None:
-    """(occupancy, when) of the newest event that carries one, so a restart keeps counting."""
-    for event in reversed(store.events(after_seq=max(0, store.last_seq - 1000))):
-        if isinstance(event.get("occupancy"), int):
-            try:
-                return event["occupancy"], parse_time(event["ts"])
-            except (KeyError, TypeError, ValueError):
-                return event["occupancy"], float("-inf")
-    return None
+def _camera_totals(hardware: Hardware) -> Callable[[], tuple[int, int]] | None:
+    """The camera reader's (frames, decodes), for the metrics; None without a camera."""
+    camera = next((d for d in hardware.inputs if d.name == "camera"), None)
+    if camera is None:
+        return None
 
+    def totals() -> tuple[int, int]:
+        stats = camera.stats  # type: ignore[attr-defined]  # drivers.camera.CameraReader
+        return int(stats.frames_captured), int(stats.frames_decoded)
 
-def _restored_occupancy(store: EventStore, policy: VenuePolicy, now: float) -> int:
-    """The recorded occupancy, unless the venue closed since it was recorded: a kiosk that was
-    off overnight starts the new day at 0, as a running one does at opening time."""
-    last = _last_occupancy(store)
-    if last is None:
-        return 0
-    occupancy, at = last
-    if occupancy and policy.hours and _closed_between(policy, at, now):
-        log.info("occupancy %d is from before closing time; the new day starts at 0", occupancy)
-        return 0
-    return occupancy
-
-
-def _closed_between(policy: VenuePolicy, start: float, end: float) -> bool:
-    """Whether the venue was closed at some minute between ``start`` and ``end``."""
-    if end - start > RESTORE_LOOKBACK_S:
-        return True  # a week or more ago: some night lies in between
-    t = max(start, end - RESTORE_LOOKBACK_S)
-    while t < end:
-        if not policy.is_open(t):
-            return True
-        t += 60.0
-    return False  # closed only now: the controller resets the count at opening time
+    return totals
 
 
 def build_link(cfg: Config) -> MqttLink:

@@ -123,6 +123,7 @@ def build_core(
     persistent: bool,
     lookup: StatusLookup | None = None,
     clock_trusted: Callable[[], bool] = lambda: True,
+    observe_lookup: Callable[[StatusLookup], StatusLookup] | None = None,
 ) -> Core:
     """Build the core. With ``persistent`` False (`kiosk check`) nothing is written to disk.
 
@@ -158,9 +159,12 @@ def build_core(
         lookup = build_lookup(cfg, clock)
     pseudonymize = Pseudonymizer(cfg.venue_secret.reveal_bytes())
     cache = AnswerCache(clock=clock)
+    # The checker may ask through a wrapper that times each lookup (the metrics); the core
+    # keeps the transport itself (key refreshes, probes, close).
+    asked = observe_lookup(lookup) if observe_lookup is not None and lookup is not None else lookup
     checker = Checker(
         parser=parser,
-        lookup=lookup,
+        lookup=asked,
         cache=cache,
         pseudonymize=pseudonymize,
         last_passage=passback.last_passage,

@@ -222,3 +222,25 @@ def test_an_unwritable_textfile_is_one_journal_line(tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert sum("cannot be written" in line for line in lines) == 1
     assert sum("written again" in line for line in lines) == 1
+
+
+def test_the_kiosk_times_its_status_lookups_for_the_metrics(tmp_path, status_service, population):
+    """display.md's ashyq_status_lookup_seconds is fed by the kiosk's own lookups."""
+    from gate_rig import Rig
+
+    rig = Rig(tmp_path, status_service.url).start()
+    try:
+        person = next(p for p in population.with_status("green") if p.sub.startswith("iin:"))
+        rig.present(person.sub[4:])  # a bare IIN: always asked online
+        rig.decisions(1)
+    finally:
+        rig.stop()
+    text = rig.kiosk.metrics.exposition().decode()
+    counts = {
+        s.labels["outcome"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "ashyq_status_lookup_seconds_count"
+    }
+    assert counts.get("answer") == 1.0, counts
+    assert person.sub[4:] not in text
