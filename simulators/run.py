@@ -45,7 +45,7 @@ def run_sim(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     web_listen: str | None = args.web
     if web_listen is not None:
-        from kiosk.web.server import is_loopback
+        from kiosk.config.values import is_loopback
         from simulators.web.serve import parse_listen
 
         try:

@@ -5,13 +5,13 @@ pseudo-terminal, turnstile on gpiozero mock pins. The real daemon and its driver
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from kiosk.config import Config
+from kiosk.config.values import is_loopback
 from kiosk.secret import reveal
 from kiosk.wiring import SimHardware
 from simulators.camera_feed import SimFrameSource
@@ -48,14 +48,7 @@ def _is_loopback(url: str) -> bool:
         host = urlsplit(url).hostname
     except ValueError:
         return False
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name: it could be anywhere
+    return host is not None and is_loopback(host)
 
 
 class World:

@@ -78,8 +78,10 @@ def url_host(url: str) -> tuple[str | None, str | None]:
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine (localhost, 127.0.0.0/8, ::1)."""
-    if host == "localhost" or host.endswith(".localhost"):
+    """Whether ``host`` is this machine (localhost, 127.0.0.0/8, ::1), judged from the text
+    alone, never by resolving it: any other name could be anywhere. The one test of this for
+    the configuration, the web server and the simulation's broker guard."""
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

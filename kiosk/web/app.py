@@ -24,6 +24,7 @@ from typing import Any
 
 from kiosk import __version__
 from kiosk.config.sections import Config, WebSection
+from kiosk.config.values import is_loopback
 from kiosk.errors import KioskError
 from kiosk.gate.view import GateView
 from kiosk.liveness import Liveness
@@ -34,7 +35,7 @@ from kiosk.secret import Secret
 from kiosk.tls import server_context
 from kiosk.web.display import DisplaySettings, Screens, next_opening
 from kiosk.web.pages import register_display
-from kiosk.web.server import Request, Response, Routes, WebServer, is_loopback
+from kiosk.web.server import Request, Response, Routes, WebServer
 
 log = logging.getLogger(__name__)
 

@@ -366,18 +366,6 @@ class _Refused(Exception):
         self.text = text
 
 
-def is_loopback(host: str) -> bool:
-    """Whether a listen address is on this machine only."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def free_port() -> int:
     """A free TCP port on loopback (tests and ``kiosk sim --web 127.0.0.1:0``)."""
     with socket.socket() as s:
